@@ -1,0 +1,152 @@
+"""``Fanion``: one optimizer for every LMO, with an auxiliary AdamW for what is not a matrix.
+
+Matrix step (momentum as an EMA; the LMOs are scale-invariant, so this equals the summed
+form of KellerJordan/Muon and airbench):
+    B ← μB + (1−μ)G,   M = (1−μ)G + μB if nesterov else B,
+    X ← (1 − lr·wd)·X − lr·scale(m, n)·lmo(M).
+Conv filters (out, in, kh, kw) are stepped as (out, in·kh·kw) matrices. Matrices of one
+shape are stacked and go through the LMO in one batched call.
+"""
+import math
+from collections import defaultdict
+
+import torch
+
+from .lmo import LMOS, check_options, lmo
+
+SCALES = {
+    "none": lambda m, n: 1.0,  # the paper's X ← X − lr·LMO
+    "muon": lambda m, n: math.sqrt(max(1.0, m / n)),  # KellerJordan/Muon
+    "rms": lambda m, n: 0.2 * math.sqrt(max(m, n)),  # Moonshot: the RMS of an AdamW update
+    "spectral": lambda m, n: math.sqrt(m / n),  # the spectral-norm scaling of Bernstein et al.
+}
+LMO_OPTIONS = ("alpha", "k", "polar", "backend", "rtol")
+
+
+def _check(ok, name, value, allowed):
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
+
+
+def _finite(x, low=0.0):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= low
+
+
+class Fanion(torch.optim.Optimizer):
+    """LMO optimizer: ``lmo`` is any registered name (``fanions.LMOS``), with its options.
+
+    Args:
+        lr, momentum, nesterov, weight_decay: as above (weight decay decoupled, scaled by lr).
+        lmo, alpha, k, polar, backend, rtol: the LMO and its options; ``polar`` and ``backend``
+            apply to the LMOs that use them, ``alpha`` and ``k`` must be used by the LMO if given.
+        scale: "none", "muon" √max(1, m/n), "rms" 0.2·√max(m, n) or "spectral" √(m/n).
+        adam_lr, adam_betas, adam_eps, adam_weight_decay: the auxiliary AdamW.
+
+    A param group may set ``use_lmo``: True (matrices only; conv filters flattened), False
+    (AdamW with the group's ``lr``: embeddings, heads), or leave it unset, and then its
+    tensors of dim ≥ 2 take the LMO step and the others (biases, gains) AdamW with ``adam_lr``.
+    """
+
+    def __init__(self, params, lr=0.02, lmo="muon", alpha=None, k=None, momentum=0.95, nesterov=True,
+                 polar="newton-schulz", backend="auto", rtol=1e-3, scale="none", weight_decay=0.0,
+                 adam_lr=3e-4, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=0.0):
+        defaults = dict(lr=lr, lmo=lmo, alpha=alpha, k=k, momentum=momentum, nesterov=nesterov, polar=polar,
+                        backend=backend, rtol=rtol, scale=scale, weight_decay=weight_decay,
+                        adam_betas=adam_betas, adam_eps=adam_eps, use_lmo=None)
+        groups = list(params)
+        if groups and not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        split = []
+        for group in groups:
+            group = dict(group, params=list(group["params"]))
+            if group.get("use_lmo") is not None:
+                split.append(group)
+                continue
+            matrices = [p for p in group["params"] if p.ndim >= 2]
+            others = [p for p in group["params"] if p.ndim < 2]
+            if matrices:
+                split.append(dict(group, params=matrices, use_lmo=True))
+            if others:
+                split.append(dict(group, params=others, use_lmo=False, lr=group.get("adam_lr", adam_lr),
+                                  weight_decay=group.get("adam_weight_decay", adam_weight_decay)))
+        super().__init__(split, defaults)
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        _check(_finite(group["lr"]), "lr", group["lr"], "a finite number >= 0")
+        _check(_finite(group["weight_decay"]), "weight_decay", group["weight_decay"], "a finite number >= 0")
+        if group["use_lmo"] is None:  # a group added after construction: route it now
+            group["use_lmo"] = all(p.ndim >= 2 for p in group["params"])
+        if group["use_lmo"]:
+            _check(_finite(group["momentum"]) and group["momentum"] < 1, "momentum", group["momentum"], "in [0, 1)")
+            _check(group["scale"] in SCALES, "scale", group["scale"], f"one of {sorted(SCALES)}")
+            check_options(group["lmo"], self._lmo_options(group, strict=True))
+            for p in group["params"]:
+                if p.ndim < 2:
+                    raise ValueError(f"a use_lmo=True group holds a {p.ndim}-D tensor of shape {tuple(p.shape)}; "
+                                     "LMO groups take tensors of dim >= 2 (put it in a group with use_lmo=False)")
+        else:
+            betas, eps = group["adam_betas"], group["adam_eps"]
+            _check(len(betas) == 2 and all(_finite(b) and b < 1 for b in betas), "adam_betas", betas,
+                   "two numbers in [0, 1)")
+            _check(_finite(eps) and eps > 0, "adam_eps", eps, "a finite number > 0")
+
+    @staticmethod
+    def _lmo_options(group, strict=False):
+        """The group's LMO options: alpha and k when set (an error later if the LMO takes none),
+        polar, backend and rtol where the LMO takes them."""
+        takes = LMOS[group["lmo"]].options if group["lmo"] in LMOS else set()
+        return {key: group[key] for key in LMO_OPTIONS
+                if group[key] is not None and (key in takes or (strict and key in ("alpha", "k")))}
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            (self._lmo_step if group["use_lmo"] else self._adam_step)(group)
+        return loss
+
+    def _lmo_step(self, group):
+        params = [p for p in group["params"] if p.grad is not None]
+        mu = group["momentum"]
+        momenta = []
+        for p in params:
+            g = p.grad.reshape(p.size(0), -1)
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(g)
+            buf = state["momentum_buffer"]
+            buf.lerp_(g, 1 - mu)
+            momenta.append(g.lerp(buf, mu) if group["nesterov"] else buf)
+        same_shape = defaultdict(list)
+        for i, m in enumerate(momenta):
+            same_shape[m.shape, m.dtype].append(i)
+        options = self._lmo_options(group)
+        for (shape, _), indices in same_shape.items():
+            directions = lmo(torch.stack([momenta[i] for i in indices]), group["lmo"], **options)
+            step = group["lr"] * SCALES[group["scale"]](*shape)
+            for i, d in zip(indices, directions):
+                p = params[i]
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(d.view_as(p), alpha=-step)
+
+    def _adam_step(self, group):
+        """AdamW (Loshchilov & Hutter), as torch.optim.AdamW computes it."""
+        beta1, beta2 = group["adam_betas"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            state["step"] += 1
+            state["exp_avg"].lerp_(p.grad, 1 - beta1)
+            state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            bias1, bias2 = 1 - beta1 ** state["step"], 1 - beta2 ** state["step"]
+            p.mul_(1 - group["lr"] * group["weight_decay"])
+            denom = (state["exp_avg_sq"].sqrt() / math.sqrt(bias2)).add_(group["adam_eps"])
+            p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / bias1)
