@@ -119,11 +119,11 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
                 W = M.mT @ (M @ W)
                 matvecs += 2 * b
             Q = torch.cat(basis, -1)
-            for _ in range(2):  # classical Gram–Schmidt, twice, against the whole basis
-                W = W - Q @ (Q.mT @ W)
-            W = _orthonormal(W)
+            W = _orthonormal(W - Q @ (Q.mT @ W))
             basis.append(W)
-        Q = torch.cat(basis, -1)
+        # One Householder QR of the whole basis keeps it orthonormal even where the Krylov
+        # space runs out (rank(M) < its size): the lost directions become harmless extras.
+        Q = _orthonormal(torch.cat(basis, -1))
         U, S, V, MtU, factor, ky_fan, rel_gap = _ritz(M, Q, k)
         matvecs += 2 * Q.size(-1)
 

@@ -1,0 +1,170 @@
+"""The LMOs against torch.linalg.svd in float64: duality, the unit ball, equivalences, the registry."""
+import pytest
+import torch
+
+import fanions
+from conftest import matrix_with_spectrum
+
+EXACT = dict(polar="svd", backend="svd")
+
+
+def options(name, alpha=0.5, k=3):
+    """Exact options for an LMO name: alpha for the mixtures, k for the fanions."""
+    opts = {key: value for key, value in EXACT.items() if key in fanions.LMOS[name].options}
+    if "alpha" in fanions.LMOS[name].options:
+        opts["alpha"] = alpha
+    if "k" in fanions.LMOS[name].options:
+        opts["k"] = k
+    return opts
+
+
+def inner(A, B):
+    return (A * B).sum(dim=(-2, -1))
+
+
+BUILTIN = ["nsgd", "sign", "muon", "neon", "fanion", "f-fanion", "f-muon", "f-neon", "s-fanion", "s-muon", "s-neon"]
+
+
+def test_every_builtin_is_registered():
+    assert set(BUILTIN) <= set(fanions.LMOS)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_lmo_attains_the_dual_norm(matrices, name, alpha):
+    for M in matrices.values():
+        for k in (1, 3):
+            opts = options(name, alpha, k)
+            D = fanions.lmo(M, name, **opts)
+            assert D.shape == M.shape
+            torch.testing.assert_close(inner(M, D), fanions.dual_norm(M, name, **opts), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_lmo_lies_in_the_unit_ball(matrices, name, alpha):
+    """⟨Z, lmo(M)⟩ ≤ ‖Z‖† for every Z: the direction is in the primal unit ball."""
+    g = torch.Generator().manual_seed(4)
+    for M in matrices.values():
+        opts = options(name, alpha)
+        D = fanions.lmo(M, name, **opts)
+        Z = torch.randn(200, *M.shape, generator=g, dtype=M.dtype)
+        Z[:10] = M + 1e-3 * Z[:10]  # near the maximiser, where the bound is tight
+        assert (inner(Z, D) <= fanions.dual_norm(Z, name, **opts) + 1e-10).all()
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_zero_matrix_gives_zero_direction(name):
+    for backend in ("svd", "lanczos", "power"):
+        opts = options(name) | ({"backend": backend} if "backend" in fanions.LMOS[name].options else {})
+        D = fanions.lmo(torch.zeros(2, 9, 7, dtype=torch.float64), name, **opts)
+        assert torch.equal(D, torch.zeros_like(D))
+
+
+def test_alpha_outside_unit_interval_keeps_the_formula():
+    M = torch.randn(9, 7, dtype=torch.float64)
+    for alpha in (-0.1, 1.25):
+        D = fanions.lmo(M, "f-muon", alpha=alpha)
+        expected = alpha * fanions.lmo(M, "muon") + (1 - alpha) * M / M.norm()
+        torch.testing.assert_close(D, expected)
+        dual = alpha * fanions.norms.nuclear(M) + (1 - alpha) * M.norm()
+        torch.testing.assert_close(fanions.dual_norm(M, "f-muon", alpha=alpha), dual)
+
+
+def test_equivalences(matrices):
+    for M in matrices.values():
+        r = min(M.shape[-2:])
+        same = torch.testing.assert_close
+        same(fanions.lmo(M, "f-muon", alpha=1.0), fanions.lmo(M, "muon"))
+        same(fanions.lmo(M, "f-muon", alpha=0.0), fanions.lmo(M, "nsgd"))
+        same(fanions.lmo(M, "s-muon", alpha=0.0), fanions.lmo(M, "sign"))
+        same(fanions.lmo(M, "fanion", k=1, backend="svd"), fanions.lmo(M, "neon", backend="svd"))
+        same(fanions.lmo(M, "fanion", k=r), fanions.lmo(M, "muon"))
+        same(fanions.lmo(M, "f-fanion", k=r, alpha=0.3), fanions.lmo(M, "f-muon", alpha=0.3))
+        same(fanions.lmo(M, "f-fanion", k=1, alpha=0.3, backend="svd"), fanions.lmo(M, "f-neon", alpha=0.3, backend="svd"))
+
+
+def test_muon_and_fanion_match_the_svd(matrices):
+    M = matrices["tall"]
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    torch.testing.assert_close(fanions.lmo(M, "muon"), U @ Vh)
+    torch.testing.assert_close(fanions.lmo(M, "fanion", k=4, backend="svd"), U[:, :4] @ Vh[:4])
+
+
+def test_fanion_beyond_the_rank_fills_only_the_nonzero_part(matrices):
+    M = matrices["rank3"]
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    P = U[:, :3] @ Vh[:3]
+    for k in (3, 5, 15):
+        torch.testing.assert_close(fanions.lmo(M, "fanion", k=k, backend="svd"), P)
+    torch.testing.assert_close(fanions.lmo(M, "muon"), P)
+    assert torch.linalg.matrix_rank(fanions.lmo(M, "fanion", k=5, backend="svd")) == 3
+
+
+def test_batched_equals_one_by_one(matrices):
+    M = matrices["batched"]
+    for name in BUILTIN:
+        D = fanions.lmo(M, name, **options(name))
+        torch.testing.assert_close(D, torch.stack([fanions.lmo(m, name, **options(name)) for m in M]))
+
+
+def test_polar_iterations_are_within_their_known_error():
+    """Uᵀ D V is diagonal (same singular vectors) with entries in the iteration's known range."""
+    s = torch.logspace(0, -2, 20, dtype=torch.float64)
+    for m, n in ((40, 20), (20, 40)):
+        M = matrix_with_spectrum(s, m, n, seed=5)
+        U, _, Vh = torch.linalg.svd(M, full_matrices=False)
+        for method, low, high in (("newton-schulz", 0.67, 1.22), ("polar-express", 0.85, 1.14)):
+            C = U.mT @ fanions.polar(M, method) @ Vh.mT
+            diag = C.diagonal()
+            torch.testing.assert_close(C, torch.diag(diag), atol=1e-10, rtol=0)
+            assert low <= diag.min() and diag.max() <= high, (method, diag.min(), diag.max())
+        torch.testing.assert_close(fanions.polar_express(M, steps=8), U @ Vh, atol=1e-9, rtol=0)
+
+
+def test_newton_schulz_matches_torch_muon_iteration():
+    from torch.optim._muon import _zeropower_via_newtonschulz
+
+    for shape in ((24, 40), (40, 24)):
+        G = torch.randn(*shape)
+        theirs = _zeropower_via_newtonschulz(G, (3.4445, -4.7750, 2.0315), 5, 1e-7).float()
+        assert torch.equal(fanions.newton_schulz(G, dtype=torch.bfloat16).float(), theirs)
+        ours = fanions.newton_schulz(G, dtype=torch.float32)  # differs by bf16 rounding only
+        assert (ours - theirs).norm() / theirs.norm() < 2e-2
+
+
+def test_bad_arguments_name_the_argument_and_the_allowed_values():
+    M = torch.randn(6, 5)
+    cases = [
+        (dict(name="not-a-norm"), "lmo='not-a-norm'.*allowed"),
+        (dict(name="fanion", k=0), "k=0.*integer >= 1"),
+        (dict(name="f-muon", alpha=float("nan")), "alpha=nan.*finite"),
+        (dict(name="muon", polar="qr"), "polar='qr'.*newton-schulz"),
+        (dict(name="neon", backend="arpack"), "backend='arpack'.*lanczos"),
+        (dict(name="muon", alpha=0.5), "takes no option \\['alpha'\\].*polar"),
+    ]
+    for kwargs, message in cases:
+        name = kwargs.pop("name")
+        with pytest.raises(ValueError, match=message):
+            fanions.lmo(M, name, **kwargs)
+
+
+def test_registering_a_norm_makes_it_work_everywhere():
+    name = "column-l2-max"
+
+    @fanions.register_lmo(name, dual_norm=lambda M: M.norm(dim=-2).sum(-1))
+    def column_normalized(M):
+        """LMO of max_j ‖X[:, j]‖₂: every column scaled to unit length."""
+        return M / M.norm(dim=-2, keepdim=True).clamp_min(1e-30)
+
+    fanions.register_mixture("f-" + name, name, "nsgd")
+    M = torch.randn(3, 8, 5, dtype=torch.float64)
+    for n, opts in ((name, {}), ("f-" + name, {"alpha": 0.4})):
+        torch.testing.assert_close(inner(M, fanions.lmo(M, n, **opts)), fanions.dual_norm(M, n, **opts))
+    W = torch.nn.Parameter(torch.randn(8, 5))
+    W.grad = torch.randn(8, 5)
+    before = W.detach().clone()
+    fanions.Fanion([W], lr=0.1, lmo=name, momentum=0.0).step()
+    torch.testing.assert_close(W.detach(), before - 0.1 * column_normalized(W.grad))
+    with pytest.raises(ValueError, match="already registered"):
+        fanions.register_lmo(name, dual_norm=fanions.norms.l1)(lambda M: M)

@@ -1,0 +1,42 @@
+"""fanions.norms against their definitions and their duality relations."""
+import torch
+
+import fanions
+from fanions import norms
+
+
+def test_norms_match_their_definitions():
+    X = torch.randn(4, 7, 5, dtype=torch.float64)
+    s = torch.linalg.svdvals(X)
+    torch.testing.assert_close(norms.frobenius(X), s.square().sum(-1).sqrt())
+    torch.testing.assert_close(norms.spectral(X), torch.linalg.matrix_norm(X, ord=2))
+    torch.testing.assert_close(norms.nuclear(X), torch.linalg.matrix_norm(X, ord="nuc"))
+    torch.testing.assert_close(norms.l1(X), X.abs().flatten(-2).sum(-1))
+    torch.testing.assert_close(norms.linf(X), X.abs().flatten(-2).amax(-1))
+    torch.testing.assert_close(norms.ky_fan(X, 1), norms.spectral(X))
+    torch.testing.assert_close(norms.ky_fan(X, 5), norms.nuclear(X))
+    torch.testing.assert_close(norms.ky_fan_dual(X, 1), norms.nuclear(X))
+    torch.testing.assert_close(norms.ky_fan_dual(X, 5), norms.spectral(X))
+
+
+def test_fanion_lies_on_the_dual_ky_fan_unit_sphere():
+    X = torch.randn(9, 6, dtype=torch.float64)
+    for k in (1, 2, 4):
+        P = fanions.lmo(X, "fanion", k=k, backend="svd")
+        torch.testing.assert_close(norms.ky_fan_dual(P, k), torch.tensor(1.0, dtype=X.dtype))
+
+
+def test_numerical_gauge_recovers_known_duals():
+    """On singular-value vectors in ℝ³: the dual of Ky Fan 2 is max(‖·‖_nuc/2, ‖·‖_op); Frobenius is self-dual."""
+    s = torch.rand(50, 3, dtype=torch.float64) + 0.1
+    exact = torch.maximum(s.sum(-1) / 2, s.amax(-1))
+    numeric = norms.gauge(lambda X: norms.ky_fan(X, 2), s, norms.sphere_directions(3, 200000))
+    assert (numeric <= exact + 1e-12).all() and (numeric >= exact * (1 - 5e-3)).all()
+    s2 = torch.rand(50, 2, dtype=torch.float64)
+    torch.testing.assert_close(norms.gauge(norms.frobenius, s2), s2.norm(dim=-1), rtol=1e-6, atol=0)
+
+
+def test_combination_is_the_weighted_sum():
+    X = torch.randn(5, 5, dtype=torch.float64)
+    f = norms.combination(0.3, norms.nuclear, norms.frobenius)
+    torch.testing.assert_close(f(X), 0.3 * norms.nuclear(X) + 0.7 * norms.frobenius(X))

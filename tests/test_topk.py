@@ -1,0 +1,102 @@
+"""Top-k backends against torch.linalg.svd in float64."""
+import importlib.util
+
+import pytest
+import torch
+
+import fanions
+from conftest import matrix_with_spectrum
+
+
+def factor(result):
+    return result.U @ result.V.mT
+
+
+def factor_error(result, M, k):
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    P = U[..., :k] @ Vh[..., :k, :]
+    return float(((factor(result) - P).norm(dim=(-2, -1)) / P.norm(dim=(-2, -1))).max())
+
+
+GAPPED = [  # (m, n, spectrum): the top k = 4 well separated from the rest
+    (120, 80, [10.0, 8.0, 6.0, 4.0] + [0.01] * 20),
+    (80, 120, [5.0, 4.0, 3.0, 2.0] + [0.5 / (i + 1) for i in range(60)]),
+    (100, 100, [3.0, 2.5, 2.0, 1.5] + torch.linspace(1.0, 0.01, 90).tolist()),
+]
+
+
+@pytest.mark.parametrize("backend", ["svd", "lanczos", "power", "rsvd", "auto"])
+@pytest.mark.parametrize("m,n,spectrum", GAPPED)
+def test_backends_agree_with_svd_on_gapped_spectra(backend, m, n, spectrum):
+    M = matrix_with_spectrum(spectrum, m, n, seed=m + n)
+    if backend == "rsvd":  # a fixed number of power steps, no stopping rule
+        result, tolerance = fanions.topk(M, 4, backend, niter=8), 1e-2
+    else:
+        result, tolerance = fanions.topk(M, 4, backend, rtol=1e-8), 1e-6
+    assert factor_error(result, M, 4) <= tolerance
+    torch.testing.assert_close(result.S, torch.tensor(spectrum[:4], dtype=M.dtype), rtol=tolerance, atol=0)
+
+
+@pytest.mark.parametrize("backend", ["lanczos", "power"])
+def test_iterative_backends_on_random_shapes(backend):
+    g = torch.Generator().manual_seed(0)
+    for shape, k in (((300, 200), 1), ((200, 300), 10), ((4, 150, 120), 5), ((90, 90), 20)):
+        M = torch.randn(*shape, generator=g, dtype=torch.float64)
+        result = fanions.topk(M, k, backend, rtol=1e-4, max_matvecs=10**6)
+        assert result.converged and result.error <= 1e-4
+        assert factor_error(result, M, k) <= 1e-4  # the estimate is an upper bound in practice
+        assert result.U.shape == (*shape[:-1], k) and result.V.shape == (*shape[:-2], shape[-1], k)
+
+
+def test_rank_below_k():
+    M = matrix_with_spectrum([3.0, 2.0], 60, 50)
+    for backend in ("lanczos", "power", "svd"):
+        D = fanions.lmo(M, "fanion", k=6, backend=backend, rtol=1e-8)
+        torch.testing.assert_close(D, fanions.lmo(M, "muon"), atol=1e-7, rtol=0)
+
+
+def test_repeated_top_values_meet_the_ky_fan_identity():
+    """σ₂ = σ₃ at k = 2: P is not unique, so the solver is judged by ⟨M, P⟩ = σ₁ + σ₂."""
+    M = matrix_with_spectrum([4.0, 2.0, 2.0, 1.0, 0.5], 80, 60)
+    result = fanions.topk(M, 2, "lanczos", rtol=1e-6)
+    assert result.converged
+    torch.testing.assert_close((M * factor(result)).sum(), torch.tensor(6.0, dtype=M.dtype), rtol=1e-6, atol=0)
+
+
+def test_a_tiny_gap_reports_instead_of_answering_silently_wrong():
+    s = [1.0, 1.0 - 1e-7] + torch.linspace(0.99, 0.0, 200).tolist()
+    M = matrix_with_spectrum(s, 300, 250)
+    result = fanions.topk(M, 1, "lanczos", rtol=1e-9, max_matvecs=400)
+    assert not result.converged and result.error > 1e-9
+    assert result.matvecs <= 400 + 2 * 250  # stops at the cost limit (one cycle may overshoot)
+
+
+def test_deterministic_under_a_seed():
+    M = torch.randn(200, 150, dtype=torch.float64)
+    a, b = (fanions.topk(M, 5, "lanczos", rtol=1e-3, seed=7) for _ in range(2))
+    assert torch.equal(a.U, b.U) and torch.equal(a.S, b.S) and a.matvecs == b.matvecs
+
+
+def test_warm_start_saves_products():
+    M = torch.randn(400, 300, dtype=torch.float64)
+    cold = fanions.topk(M, 8, "lanczos", rtol=1e-6)
+    warm = fanions.topk(M + 1e-4 * torch.randn_like(M), 8, "lanczos", rtol=1e-6, init=cold.V)
+    assert warm.converged and warm.matvecs < cold.matvecs
+
+
+def test_bad_backend_and_k():
+    M = torch.randn(10, 8)
+    with pytest.raises(ValueError, match="backend='eig'.*lanczos"):
+        fanions.topk(M, 2, "eig")
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        fanions.topk(M, 0)
+
+
+def test_cupy_backend_names_what_is_missing():
+    M = torch.randn(10, 8)
+    if importlib.util.find_spec("cupy") is None:
+        with pytest.raises(ImportError, match=r"fanions\[gpu\]"):
+            fanions.topk(M, 2, "cupy")
+    else:
+        with pytest.raises(ValueError, match="CUDA tensor"):
+            fanions.topk(M, 2, "cupy")
