@@ -48,19 +48,13 @@ def _random_block(M, cols, seed, init=None):
     return _orthonormal(X)
 
 
-def _ritz(M, Q, k):
-    """Rayleigh–Ritz on the right subspace span(Q): M Q = Ũ Σ̃ Wᵀ, ṽ = Q W, so M ṽᵢ = σ̃ᵢ ũᵢ exactly.
+def _ritz_error(S, residual, k):
+    """Factor-error estimates for the top k Ritz triplets (σ̃ descending, residual norms ‖rᵢ‖).
 
-    Returns the triplets, Mᵀ Ũ (the next Krylov direction, reused, not recomputed) and the
-    estimated factor error of the top k: Davis–Kahan with the residual R = MᵀŨ_k − Ṽ_k Σ̃_k and
-    the gap σ̃_k − σ̃_{k+1} shrunk by the residual norms, 2‖R‖_F / (gap·√k). Where the gap
-    is below rtol·σ̃_k the factor is not determined and the Ky Fan identity is tested instead
-    (Σ‖rᵢ‖ / Σσ̃ᵢ bounds the relative defect of ⟨M, P̃⟩ = Σ_{i≤k} σᵢ).
+    Davis–Kahan: 2‖R_k‖_F / (gap·√k) with the gap σ̃_k − σ̃_{k+1} shrunk by the residuals.
+    At a tie the factor is not determined and the Ky Fan identity is tested instead:
+    Σ_{i≤k}‖rᵢ‖ / Σ_{i≤k}σ̃ᵢ bounds the defect of ⟨M, P̃⟩ = Σ_{i≤k} σᵢ.
     """
-    U, S, Wh = torch.linalg.svd(M @ Q, full_matrices=False)
-    V = Q @ Wh.mT
-    MtU = M.mT @ U
-    residual = (MtU - V * S.unsqueeze(-2)).norm(dim=-2)  # ‖rᵢ‖ per triplet
     r_k = residual[..., :k]
     sigma_k = S[..., k - 1]
     if S.size(-1) > k:
@@ -69,12 +63,28 @@ def _ritz(M, Q, k):
         gap = sigma_k
     factor = 2 * r_k.norm(dim=-1) / (gap.clamp_min(0) * math.sqrt(k))
     ky_fan = r_k.sum(-1) / S[..., :k].sum(-1)
-    return U, S, V, MtU, factor, ky_fan, gap / sigma_k
+    return factor, ky_fan, gap / sigma_k
+
+
+def _ritz(M, Q, k):
+    """Rayleigh–Ritz on the right subspace span(Q): M Q = Ũ Σ̃ Wᵀ, ṽ = Q W, so M ṽᵢ = σ̃ᵢ ũᵢ exactly.
+
+    Returns the triplets, Mᵀ Ũ (the next power-iteration block, reused) and ``_ritz_error``.
+    """
+    U, S, Wh = torch.linalg.svd(M @ Q, full_matrices=False)
+    V = Q @ Wh.mT
+    MtU = M.mT @ U
+    residual = (MtU - V * S.unsqueeze(-2)).norm(dim=-2)
+    return U, S, V, MtU, *_ritz_error(S, residual, k)
 
 
 def _estimate(factor, ky_fan, rel_gap, rtol):
-    """Worst estimate over the batch; zero matrices (NaN estimates) count as exact."""
-    err = torch.where(rel_gap < rtol, torch.minimum(factor, ky_fan), factor)
+    """Worst estimate over the batch; zero matrices (NaN estimates) count as exact.
+
+    A relative gap below rtol² counts as a tie σ_k = σ_{k+1} (the factor is then not
+    determined to rtol), and the Ky Fan estimate decides.
+    """
+    err = torch.where(rel_gap < rtol**2, torch.minimum(factor, ky_fan), factor)
     return float(err.nan_to_num(0.0).max())
 
 
@@ -94,38 +104,78 @@ def power(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, oversample=No
         V = _orthonormal(MtU)
 
 
-def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None, depth=None):
-    """Restarted block Golub–Kahan–Lanczos (block Krylov on MᵀM) with Rayleigh–Ritz.
+def _extend(basis, X, generator):
+    """Orthonormal N ⟂ span(basis) with X = basis·C + N·R (C, R returned): a block Gram–Schmidt step.
 
-    One cycle builds span{V, MᵀMV, …, (MᵀM)^depth V} from the b current Ritz vectors V
-    (a thick restart: the best vectors so far are kept, and MᵀU from the Ritz step is the
-    next block for free), block-orthogonalised, then extracts Ritz triplets. Every product
-    is a GEMM with b columns.
+    Two projection passes; columns of X that lie in span(basis) (the Krylov space ran out, or
+    an invariant subspace was found) are replaced by random directions, so N stays orthonormal
+    and orthogonal to the basis, and R = NᵀX keeps the relation exact.
+    """
+    size = X.norm(dim=-2, keepdim=True)
+    C = basis.mT @ X
+    Xp = X - basis @ C
+    C2 = basis.mT @ Xp
+    Xp, C = Xp - basis @ C2, C + C2
+    lost = Xp.norm(dim=-2, keepdim=True) <= 1e-10 * size
+    noise = torch.randn(Xp.shape, generator=generator, dtype=X.dtype, device=X.device)
+    for _ in range(2):
+        noise = noise - basis @ (basis.mT @ noise)
+    N = _orthonormal(torch.where(lost, noise, Xp))
+    N = _orthonormal(N - basis @ (basis.mT @ N))
+    return N, C, N.mT @ Xp
+
+
+def _block_upper(A, C, R):
+    """[[A, C], [0, R]]."""
+    return torch.cat([torch.cat([A, C], -1), torch.cat([torch.zeros_like(C.mT), R], -1)], -2)
+
+
+def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None, depth=None):
+    """Thick-restart block Golub–Kahan–Lanczos with full reorthogonalisation.
+
+    Builds orthonormal right and left bases Q, P with M Q = P B (B small, block upper
+    triangular) one block of b columns at a time: Q_j from Mᵀ P_{j−1}, P_j from M Q_j, two
+    GEMMs with b columns per block and no other product of M. Ritz triplets come from the
+    SVD of B: uᵢ = P·ûᵢ, vᵢ = Q·v̂ᵢ, M vᵢ = σᵢuᵢ exactly, and the residual Mᵀuᵢ − σᵢvᵢ =
+    Z·ûᵢ[last block] with Z the part of Mᵀ P_last outside Q, which is also the next block.
+    After ``depth`` blocks the basis restarts from its best Ritz vectors (B becomes diagonal),
+    so the memory stays (depth + 2)·b columns. Stops when the factor error estimate of
+    ``_ritz_error`` is ≤ rtol, or after ``max_matvecs`` (then ``converged`` is False).
     """
     m, n = M.shape[-2:]
-    b = min(block or k + max(4, k // 2), m, n)
-    depth = depth or max(1, min(6, (min(m, n) // b) - 1))
-    max_matvecs = max_matvecs or max(20 * min(m, n), 400 * b)
-    V = _random_block(M, b, seed, init)
-    U, S, V, MtU, factor, ky_fan, rel_gap = _ritz(M, V, k)
-    matvecs = 2 * b
+    small = min(m, n)
+    b = min(block or k + max(3, k // 2), small)
+    depth = depth or max(2, min(8, small // b - 1))
+    keep = min(small, b + k)  # Ritz vectors kept at a restart
+    max_matvecs = max_matvecs or max(20 * small, 400 * b)
+    generator = _generator(M, seed)
+    Q = _random_block(M, b, seed, init)
+    P, R = torch.linalg.qr(M @ Q)
+    B, matvecs = R, b
+    Z_last = P  # the block whose Mᵀ-image extends Q next
     while True:
-        error = _estimate(factor, ky_fan, rel_gap, rtol)
-        if error <= rtol or matvecs >= max_matvecs:
+        for _ in range(depth):
+            if Q.size(-1) + b > small:
+                break
+            Qj, _, _ = _extend(Q, M.mT @ Z_last, generator)
+            Pj, C, R = _extend(P, M @ Qj, generator)
+            B = _block_upper(B, C, R)
+            Q, P, Z_last = torch.cat([Q, Qj], -1), torch.cat([P, Pj], -1), Pj
+            matvecs += 2 * b
+        Ub, S, Vbh = torch.linalg.svd(B)
+        Qn, _, L = _extend(Q, M.mT @ Z_last, generator)  # the residual block, and the next Q block
+        matvecs += b
+        residual = (L @ Ub[..., -Z_last.size(-1):, :]).norm(dim=-2)
+        error = _estimate(*_ritz_error(S, residual, k), rtol)
+        U, V = P @ Ub, Q @ Vbh.mT
+        if error <= rtol or matvecs >= max_matvecs or Q.size(-1) >= small:
             return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs)
-        basis, W = [V[..., :b]], MtU[..., :b]
-        for j in range(depth):
-            if j:
-                W = M.mT @ (M @ W)
-                matvecs += 2 * b
-            Q = torch.cat(basis, -1)
-            W = _orthonormal(W - Q @ (Q.mT @ W))
-            basis.append(W)
-        # One Householder QR of the whole basis keeps it orthonormal even where the Krylov
-        # space runs out (rank(M) < its size): the lost directions become harmless extras.
-        Q = _orthonormal(torch.cat(basis, -1))
-        U, S, V, MtU, factor, ky_fan, rel_gap = _ritz(M, Q, k)
-        matvecs += 2 * Q.size(-1)
+        # thick restart: M V_keep = U_keep Σ_keep, and Mᵀ U_keep − V_keep Σ_keep = Qn·L·ûᵢ[last]
+        j = min(keep, S.size(-1))
+        Q, P = torch.cat([V[..., :j], Qn], -1), U[..., :j]
+        Pn, C, R = _extend(P, M @ Qn, generator)
+        matvecs += b
+        B, P, Z_last = _block_upper(torch.diag_embed(S[..., :j]), C, R), torch.cat([P, Pn], -1), Pn
 
 
 def rsvd(M, k, *, seed=0, oversample=10, niter=2, **_):
