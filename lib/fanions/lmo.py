@@ -140,23 +140,35 @@ def muon(M, polar="svd"):
     return polar_factor(M, polar)
 
 
+@dataclass
+class WarmStart:
+    """A right singular subspace carried from one call to the next (momentum changes slowly):
+    ``V`` (…, n, ≥k) starts the iterative top-k solver and is replaced by the new one;
+    ``matvecs`` is what the last call cost."""
+    V: torch.Tensor | None = None
+    matvecs: int = 0
+
+
 @register_lmo("fanion", dual_norm=norms.ky_fan)
-def fanion(M, k=1, polar="svd", backend="auto", rtol=1e-3):
+def fanion(M, k=1, polar="svd", backend="auto", rtol=1e-3, warm: WarmStart | None = None):
     """Σ_{i≤k} uᵢvᵢᵀ, the LMO of the dual Ky Fan k-norm max(‖·‖_nuc / k, ‖·‖_op).
 
-    The top k by ``backend`` (to the factor tolerance ``rtol``); k ≥ min(m, n) is UVᵀ by ``polar``.
+    The top k by ``backend`` (to the factor tolerance ``rtol``, warm-started from ``warm``);
+    k ≥ min(m, n) is UVᵀ by ``polar``.
     """
     if k >= min(M.shape[-2:]):
         return muon(M, polar)
-    U, S, V = topk(M, k, backend, rtol=rtol)
-    keep = singular_value_mask(S, *M.shape[-2:]).to(M.dtype)
-    return (U * keep.unsqueeze(-2)) @ V.mT
+    result = topk(M, k, backend, rtol=rtol, init=None if warm is None else warm.V)
+    if warm is not None:
+        warm.V, warm.matvecs = result.V if result.basis is None else result.basis, result.matvecs
+    keep = singular_value_mask(result.S, *M.shape[-2:]).to(M.dtype)
+    return (result.U * keep.unsqueeze(-2)) @ result.V.mT
 
 
 @register_lmo("neon", dual_norm=norms.spectral)
-def neon(M, backend="auto", rtol=1e-3):
+def neon(M, backend="auto", rtol=1e-3, warm: WarmStart | None = None):
     """u₁v₁ᵀ, the nuclear-ball LMO (the k = 1 Fanion)."""
-    return fanion(M, 1, backend=backend, rtol=rtol)
+    return fanion(M, 1, backend=backend, rtol=rtol, warm=warm)
 
 
 for _first in ("fanion", "muon", "neon"):

@@ -5,14 +5,15 @@ form of KellerJordan/Muon and airbench):
     B ← μB + (1−μ)G,   M = (1−μ)G + μB if nesterov else B,
     X ← (1 − lr·wd)·X − lr·scale(m, n)·lmo(M).
 Conv filters (out, in, kh, kw) are stepped as (out, in·kh·kw) matrices. Matrices of one
-shape are stacked and go through the LMO in one batched call.
+shape are stacked and go through the LMO in one batched call; for the top-k LMOs the last
+step's singular subspace of each matrix (state "subspace") starts the next solve.
 """
 import math
 from collections import defaultdict
 
 import torch
 
-from .lmo import LMOS, check_options, lmo
+from .lmo import LMOS, WarmStart, check_options, lmo
 
 SCALES = {
     "none": lambda m, n: 1.0,  # the paper's X ← X − lr·LMO
@@ -127,7 +128,14 @@ class Fanion(torch.optim.Optimizer):
             same_shape[m.shape, m.dtype].append(i)
         options = self._lmo_options(group)
         for (shape, _), indices in same_shape.items():
+            states = [self.state[params[i]] for i in indices]
+            if "warm" in LMOS[group["lmo"]].options:  # last step's subspaces start the top-k solver
+                previous = [state.get("subspace") for state in states]
+                options["warm"] = WarmStart(None if None in previous else torch.stack(previous))
             directions = lmo(torch.stack([momenta[i] for i in indices]), group["lmo"], **options)
+            if "warm" in options and options["warm"].V is not None:
+                for state, V in zip(states, options["warm"].V):
+                    state["subspace"] = V
             step = group["lr"] * SCALES[group["scale"]](*shape)
             for i, d in zip(indices, directions):
                 p = params[i]

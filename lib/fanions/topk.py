@@ -19,6 +19,7 @@ class TopK:
     error: float = 0.0  # estimated ‖P̃ − P‖_F / ‖P‖_F (0 for the exact SVD)
     converged: bool = True
     matvecs: int = 0  # products of M or Mᵀ with one vector, summed over blocks
+    basis: torch.Tensor | None = None  # iterative backends: the leading b right Ritz vectors, to warm-start
 
     def __iter__(self):
         return iter((self.U, self.S, self.V))
@@ -57,13 +58,12 @@ def _ritz_error(S, residual, k):
     """
     r_k = residual[..., :k]
     sigma_k = S[..., k - 1]
-    if S.size(-1) > k:
-        gap = (sigma_k - r_k[..., -1]) - (S[..., k] + residual[..., k])
-    else:  # the subspace is the whole space: nothing beyond k
-        gap = sigma_k
+    next_sigma = S[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)  # 0: the whole space
+    next_residual = residual[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)
+    gap = (sigma_k - r_k[..., -1]) - (next_sigma + next_residual)
     factor = 2 * r_k.norm(dim=-1) / (gap.clamp_min(0) * math.sqrt(k))
     ky_fan = r_k.sum(-1) / S[..., :k].sum(-1)
-    return factor, ky_fan, gap / sigma_k
+    return factor, ky_fan, (sigma_k - next_sigma) / sigma_k
 
 
 def _ritz(M, Q, k):
@@ -78,13 +78,13 @@ def _ritz(M, Q, k):
     return U, S, V, MtU, *_ritz_error(S, residual, k)
 
 
-def _estimate(factor, ky_fan, rel_gap, rtol):
+def _estimate(factor, ky_fan, ritz_gap, rtol):
     """Worst estimate over the batch; zero matrices (NaN estimates) count as exact.
 
-    A relative gap below rtol² counts as a tie σ_k = σ_{k+1} (the factor is then not
-    determined to rtol), and the Ky Fan estimate decides.
+    Ritz values σ̃_k, σ̃_{k+1} closer than rtol²·σ̃_k count as a tie σ_k = σ_{k+1} (the factor
+    is then not determined to rtol), and the Ky Fan estimate decides.
     """
-    err = torch.where(rel_gap < rtol**2, torch.minimum(factor, ky_fan), factor)
+    err = torch.where(ritz_gap < rtol**2, torch.minimum(factor, ky_fan), factor)
     return float(err.nan_to_num(0.0).max())
 
 
@@ -100,7 +100,7 @@ def power(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, oversample=No
         matvecs += 2 * b
         error = _estimate(factor, ky_fan, rel_gap, rtol)
         if error <= rtol or matvecs >= max_matvecs:
-            return TopK(U[..., :k], S[..., :k], Vr[..., :k], error, error <= rtol, matvecs)
+            return TopK(U[..., :k], S[..., :k], Vr[..., :k], error, error <= rtol, matvecs, Vr)
         V = _orthonormal(MtU)
 
 
@@ -130,52 +130,45 @@ def _block_upper(A, C, R):
     return torch.cat([torch.cat([A, C], -1), torch.cat([torch.zeros_like(C.mT), R], -1)], -2)
 
 
-def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None, depth=None):
+def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None, depth=None, check_every=2):
     """Thick-restart block Golub–Kahan–Lanczos with full reorthogonalisation.
 
     Builds orthonormal right and left bases Q, P with M Q = P B (B small, block upper
-    triangular) one block of b columns at a time: Q_j from Mᵀ P_{j−1}, P_j from M Q_j, two
-    GEMMs with b columns per block and no other product of M. Ritz triplets come from the
-    SVD of B: uᵢ = P·ûᵢ, vᵢ = Q·v̂ᵢ, M vᵢ = σᵢuᵢ exactly, and the residual Mᵀuᵢ − σᵢvᵢ =
-    Z·ûᵢ[last block] with Z the part of Mᵀ P_last outside Q, which is also the next block.
-    After ``depth`` blocks the basis restarts from its best Ritz vectors (B becomes diagonal),
-    so the memory stays (depth + 2)·b columns. Stops when the factor error estimate of
-    ``_ritz_error`` is ≤ rtol, or after ``max_matvecs`` (then ``converged`` is False).
+    triangular) one block of b columns at a time: the next Q block from Mᵀ P_last, the next
+    P block from M Q_new, two GEMMs with b columns per block and no other product of M.
+    Ritz triplets come from the SVD of B: uᵢ = P·ûᵢ, vᵢ = Q·v̂ᵢ, so M vᵢ = σᵢuᵢ exactly and
+    Mᵀuᵢ − σᵢvᵢ = Z·ûᵢ[last block], Z the part of Mᵀ P_last outside Q, which is also the
+    next Q block: the residuals cost no product. They are checked after the first block
+    and then every ``check_every`` blocks (a host synchronisation each); when the basis
+    holds ``depth`` blocks it restarts from its best b + k Ritz vectors (B becomes diagonal).
+    Stops when the factor error estimate (``_ritz_error``) is ≤ rtol, or after
+    ``max_matvecs`` (then ``converged`` is False). ``init`` (a warm start) fills the first block.
     """
     m, n = M.shape[-2:]
     small = min(m, n)
     b = min(block or k + max(3, k // 2), small)
-    depth = depth or max(2, min(8, small // b - 1))
-    keep = min(small, b + k)  # Ritz vectors kept at a restart
+    max_basis = min(small, b * (depth or 8))
+    keep = min(k + b, max_basis - b)
     max_matvecs = max_matvecs or max(20 * small, 400 * b)
     generator = _generator(M, seed)
     Q = _random_block(M, b, seed, init)
-    P, R = torch.linalg.qr(M @ Q)
-    B, matvecs = R, b
-    Z_last = P  # the block whose Mᵀ-image extends Q next
+    P, B = torch.linalg.qr(M @ Q)
+    Qn, _, L = _extend(Q, M.mT @ P, generator)
+    matvecs, blocks = 2 * b, 1
     while True:
-        for _ in range(depth):
-            if Q.size(-1) + b > small:
-                break
-            Qj, _, _ = _extend(Q, M.mT @ Z_last, generator)
-            Pj, C, R = _extend(P, M @ Qj, generator)
-            B = _block_upper(B, C, R)
-            Q, P, Z_last = torch.cat([Q, Qj], -1), torch.cat([P, Pj], -1), Pj
-            matvecs += 2 * b
-        Ub, S, Vbh = torch.linalg.svd(B)
-        Qn, _, L = _extend(Q, M.mT @ Z_last, generator)  # the residual block, and the next Q block
-        matvecs += b
-        residual = (L @ Ub[..., -Z_last.size(-1):, :]).norm(dim=-2)
-        error = _estimate(*_ritz_error(S, residual, k), rtol)
-        U, V = P @ Ub, Q @ Vbh.mT
-        if error <= rtol or matvecs >= max_matvecs or Q.size(-1) >= small:
-            return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs)
-        # thick restart: M V_keep = U_keep Σ_keep, and Mᵀ U_keep − V_keep Σ_keep = Qn·L·ûᵢ[last]
-        j = min(keep, S.size(-1))
-        Q, P = torch.cat([V[..., :j], Qn], -1), U[..., :j]
+        if blocks == 1 or blocks % check_every == 0 or Q.size(-1) + b > max_basis:
+            Ub, S, Vbh = torch.linalg.svd(B)
+            residual = (L @ Ub[..., -L.size(-1):, :]).norm(dim=-2)
+            error = _estimate(*_ritz_error(S, residual, k), rtol)
+            U, V = P @ Ub, Q @ Vbh.mT
+            if error <= rtol or matvecs >= max_matvecs or Q.size(-1) >= small:
+                return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs, V[..., :b])
+            if Q.size(-1) + b > max_basis:  # thick restart: M V_j = U_j Σ_j, Mᵀ U_j − V_j Σ_j ∈ span(Qn)
+                Q, P, B = V[..., :keep], U[..., :keep], torch.diag_embed(S[..., :keep])
         Pn, C, R = _extend(P, M @ Qn, generator)
-        matvecs += b
-        B, P, Z_last = _block_upper(torch.diag_embed(S[..., :j]), C, R), torch.cat([P, Pn], -1), Pn
+        B, Q, P = _block_upper(B, C, R), torch.cat([Q, Qn], -1), torch.cat([P, Pn], -1)
+        Qn, _, L = _extend(Q, M.mT @ Pn, generator)
+        matvecs, blocks = matvecs + 2 * b, blocks + 1
 
 
 def rsvd(M, k, *, seed=0, oversample=10, niter=2, **_):
