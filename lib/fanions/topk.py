@@ -104,25 +104,21 @@ def power(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, oversample=No
         V = _orthonormal(MtU)
 
 
-def _extend(basis, X, generator):
-    """Orthonormal N ⟂ span(basis) with X = basis·C + N·R (C, R returned): a block Gram–Schmidt step.
+def _extend(basis, X, noise):
+    """Orthonormal N ⟂ span(basis) with X = basis·C + N·R; returns N, C, R (block Gram–Schmidt).
 
-    Two projection passes; columns of X that lie in span(basis) (the Krylov space ran out, or
-    an invariant subspace was found) are replaced by random directions, so N stays orthonormal
-    and orthogonal to the basis, and R = NᵀX keeps the relation exact.
+    Project and QR twice ("twice is enough"), tracking the coefficients exactly. A column of X
+    that lies in span(basis) (the Krylov space ran out, or an invariant subspace was found)
+    is replaced by a column of the fixed random block ``noise`` before the QR, so N stays
+    orthonormal and orthogonal to the basis; its coefficients are those of the original (≈ 0).
     """
-    size = X.norm(dim=-2, keepdim=True)
     C = basis.mT @ X
     Xp = X - basis @ C
-    C2 = basis.mT @ Xp
-    Xp, C = Xp - basis @ C2, C + C2
-    lost = Xp.norm(dim=-2, keepdim=True) <= 1e-10 * size
-    noise = torch.randn(Xp.shape, generator=generator, dtype=X.dtype, device=X.device)
-    for _ in range(2):
-        noise = noise - basis @ (basis.mT @ noise)
-    N = _orthonormal(torch.where(lost, noise, Xp))
-    N = _orthonormal(N - basis @ (basis.mT @ N))
-    return N, C, N.mT @ Xp
+    kept = Xp.norm(dim=-2, keepdim=True) > 1e-5 * X.norm(dim=-2, keepdim=True)
+    N, R = torch.linalg.qr(torch.where(kept, Xp, noise))
+    C2 = basis.mT @ N
+    N, R2 = torch.linalg.qr(N - basis @ C2)
+    return N, C + (C2 @ R) * kept, (R2 @ R) * kept
 
 
 def _block_upper(A, C, R):
@@ -151,9 +147,11 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     keep = min(k + b, max_basis - b)
     max_matvecs = max_matvecs or max(20 * small, 400 * b)
     generator = _generator(M, seed)
+    noise_n, noise_m = (torch.randn(*M.shape[:-2], rows, b, generator=generator, dtype=M.dtype, device=M.device)
+                        for rows in (n, m))
     Q = _random_block(M, b, seed, init)
     P, B = torch.linalg.qr(M @ Q)
-    Qn, _, L = _extend(Q, M.mT @ P, generator)
+    Qn, _, L = _extend(Q, M.mT @ P, noise_n)
     matvecs, blocks = 2 * b, 1
     while True:
         if blocks == 1 or blocks % check_every == 0 or Q.size(-1) + b > max_basis:
@@ -165,9 +163,9 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
                 return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs, V[..., :b])
             if Q.size(-1) + b > max_basis:  # thick restart: M V_j = U_j Σ_j, Mᵀ U_j − V_j Σ_j ∈ span(Qn)
                 Q, P, B = V[..., :keep], U[..., :keep], torch.diag_embed(S[..., :keep])
-        Pn, C, R = _extend(P, M @ Qn, generator)
+        Pn, C, R = _extend(P, M @ Qn, noise_m)
         B, Q, P = _block_upper(B, C, R), torch.cat([Q, Qn], -1), torch.cat([P, Pn], -1)
-        Qn, _, L = _extend(Q, M.mT @ Pn, generator)
+        Qn, _, L = _extend(Q, M.mT @ Pn, noise_n)
         matvecs, blocks = matvecs + 2 * b, blocks + 1
 
 
