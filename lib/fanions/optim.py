@@ -6,12 +6,15 @@ form of KellerJordan/Muon and airbench):
     X ← (1 − lr·wd)·X − lr·scale(m, n)·lmo(M).
 Conv filters (out, in, kh, kw) are stepped as (out, in·kh·kw) matrices. Matrices of one
 shape are stacked and go through the LMO in one batched call; for the top-k LMOs the last
-step's singular subspace of each matrix (state "subspace") starts the next solve.
+step's singular subspace of each matrix (state "subspace") starts the next solve. Under
+torch.distributed (DDP: every rank holds the same gradients) each rank solves its share of
+every stack and the results are all-gathered.
 """
 import math
 from collections import defaultdict
 
 import torch
+import torch.distributed as dist
 
 from .lmo import LMOS, WarmStart, check_options, lmo
 
@@ -31,6 +34,33 @@ def _check(ok, name, value, allowed):
 
 def _finite(x, low=0.0):
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= low
+
+
+def _all_gather(x, world):
+    parts = [torch.empty_like(x) for _ in range(world)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def _sharded_lmo(stack, name, options):
+    """lmo(stack) over a batch of same-shape matrices; under torch.distributed each rank solves a
+    contiguous share (the last matrix repeated to even the shares) and the directions, and the
+    warm-start subspaces, are all-gathered, so every rank ends with the same update and state."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return lmo(stack, name, **options)
+    world, rank, count = dist.get_world_size(), dist.get_rank(), stack.size(0)
+    share = -(-count // world)
+
+    def mine(x):
+        x = torch.cat([x, x[-1:].expand(share * world - count, *x.shape[1:])])
+        return x[rank * share:(rank + 1) * share]
+
+    warm = options.get("warm")
+    local = {**options, "warm": WarmStart(None if warm.V is None else mine(warm.V))} if warm else options
+    directions = _all_gather(lmo(mine(stack), name, **local), world)[:count]
+    if warm and local["warm"].V is not None:
+        warm.V = _all_gather(local["warm"].V, world)[:count]
+    return directions
 
 
 class Fanion(torch.optim.Optimizer):
@@ -132,7 +162,7 @@ class Fanion(torch.optim.Optimizer):
             if "warm" in LMOS[group["lmo"]].options:  # last step's subspaces start the top-k solver
                 previous = [state.get("subspace") for state in states]
                 options["warm"] = WarmStart(None if None in previous else torch.stack(previous))
-            directions = lmo(torch.stack([momenta[i] for i in indices]), group["lmo"], **options)
+            directions = _sharded_lmo(torch.stack([momenta[i] for i in indices]), group["lmo"], options)
             if "warm" in options and options["warm"].V is not None:
                 for state, V in zip(states, options["warm"].V):
                     state["subspace"] = V
