@@ -126,7 +126,7 @@ def _block_upper(A, C, R):
     return torch.cat([torch.cat([A, C], -1), torch.cat([torch.zeros_like(C.mT), R], -1)], -2)
 
 
-def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None, depth=None, check_every=2):
+def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None, depth=12, check_every=None):
     """Thick-restart block Golub–Kahan–Lanczos with full reorthogonalisation.
 
     Builds orthonormal right and left bases Q, P with M Q = P B (B small, block upper
@@ -135,7 +135,8 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     Ritz triplets come from the SVD of B: uᵢ = P·ûᵢ, vᵢ = Q·v̂ᵢ, so M vᵢ = σᵢuᵢ exactly and
     Mᵀuᵢ − σᵢvᵢ = Z·ûᵢ[last block], Z the part of Mᵀ P_last outside Q, which is also the
     next Q block: the residuals cost no product. They are checked after the first block
-    and then every ``check_every`` blocks (a host synchronisation each); when the basis
+    and then every ``check_every`` blocks (a host synchronisation each: by default every
+    block on the CPU, every second on a GPU); when the basis
     holds ``depth`` blocks it restarts from its best b + k Ritz vectors (B becomes diagonal).
     Stops when the factor error estimate (``_ritz_error``) is ≤ rtol, or after
     ``max_matvecs`` (then ``converged`` is False). ``init`` (a warm start) fills the first block.
@@ -143,7 +144,8 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     m, n = M.shape[-2:]
     small = min(m, n)
     b = min(block or k + max(3, k // 2), small)
-    max_basis = min(small, b * (depth or 8))
+    max_basis = min(small, b * depth)
+    check_every = check_every or (2 if M.is_cuda else 1)
     keep = min(k + b, max_basis - b)
     max_matvecs = max_matvecs or max(20 * small, 400 * b)
     generator = _generator(M, seed)
