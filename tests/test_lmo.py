@@ -168,3 +168,13 @@ def test_registering_a_norm_makes_it_work_everywhere():
     torch.testing.assert_close(W.detach(), before - 0.1 * column_normalized(W.grad))
     with pytest.raises(ValueError, match="already registered"):
         fanions.register_lmo(name, dual_norm=fanions.norms.l1)(lambda M: M)
+
+
+def test_polar_steps_sets_the_iteration_count():
+    M = torch.randn(30, 20, dtype=torch.float64)
+    for method, iterate in (("newton-schulz", fanions.newton_schulz), ("polar-express", fanions.polar_express)):
+        for steps in (1, 3, 8):
+            D = fanions.lmo(M, "f-muon", alpha=0.5, polar=method, polar_steps=steps)
+            torch.testing.assert_close(D, 0.5 * iterate(M, steps) + 0.5 * M / M.norm())
+    with pytest.raises(ValueError, match="polar_steps=0.*integer >= 1"):
+        fanions.lmo(M, "muon", polar="newton-schulz", polar_steps=0)

@@ -91,6 +91,7 @@ _OPTION_CHECKS = {
     "alpha": (_finite, "a finite number"),
     "k": (lambda k: isinstance(k, int) and not isinstance(k, bool) and k >= 1, "an integer >= 1"),
     "polar": (lambda p: p in POLAR_METHODS, f"one of {sorted(POLAR_METHODS)}"),
+    "polar_steps": (lambda s: isinstance(s, int) and not isinstance(s, bool) and s >= 1, "an integer >= 1"),
     "backend": (lambda b: b in BACKENDS, f"one of {sorted(BACKENDS)}"),
     "rtol": (lambda r: _finite(r) and r > 0, "a finite number > 0"),
 }
@@ -135,9 +136,9 @@ def sign(M):
 
 
 @register_lmo("muon", dual_norm=norms.nuclear)
-def muon(M, polar="svd"):
-    """UVᵀ, the spectral-ball LMO, by the ``polar`` method."""
-    return polar_factor(M, polar)
+def muon(M, polar="svd", polar_steps=5):
+    """UVᵀ, the spectral-ball LMO, by the ``polar`` method (``polar_steps`` steps of an iteration)."""
+    return polar_factor(M, polar, polar_steps)
 
 
 @dataclass
@@ -150,14 +151,14 @@ class WarmStart:
 
 
 @register_lmo("fanion", dual_norm=norms.ky_fan)
-def fanion(M, k=1, polar="svd", backend="auto", rtol=1e-3, warm: WarmStart | None = None):
+def fanion(M, k=1, polar="svd", polar_steps=5, backend="auto", rtol=1e-3, warm: WarmStart | None = None):
     """Σ_{i≤k} uᵢvᵢᵀ, the LMO of the dual Ky Fan k-norm max(‖·‖_nuc / k, ‖·‖_op).
 
     The top k by ``backend`` (to the factor tolerance ``rtol``, warm-started from ``warm``);
     k ≥ min(m, n) is UVᵀ by ``polar``.
     """
     if k >= min(M.shape[-2:]):
-        return muon(M, polar)
+        return muon(M, polar, polar_steps)
     result = topk(M, k, backend, rtol=rtol, init=None if warm is None else warm.V)
     if warm is not None:
         warm.V, warm.matvecs = result.V if result.basis is None else result.basis, result.matvecs

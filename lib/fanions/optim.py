@@ -24,7 +24,7 @@ SCALES = {
     "rms": lambda m, n: 0.2 * math.sqrt(max(m, n)),  # Moonshot: the RMS of an AdamW update
     "spectral": lambda m, n: math.sqrt(m / n),  # the spectral-norm scaling of Bernstein et al.
 }
-LMO_OPTIONS = ("alpha", "k", "polar", "backend", "rtol")
+LMO_OPTIONS = ("alpha", "k", "polar", "polar_steps", "backend", "rtol")
 
 
 def _check(ok, name, value, allowed):
@@ -68,8 +68,9 @@ class Fanion(torch.optim.Optimizer):
 
     Args:
         lr, momentum, nesterov, weight_decay: as above (weight decay decoupled, scaled by lr).
-        lmo, alpha, k, polar, backend, rtol: the LMO and its options; ``polar`` and ``backend``
-            apply to the LMOs that use them, ``alpha`` and ``k`` must be used by the LMO if given.
+        lmo, alpha, k, polar, polar_steps, backend, rtol: the LMO and its options; ``polar``,
+            ``polar_steps``, ``backend`` and ``rtol`` apply to the LMOs that use them, ``alpha`` and
+            ``k`` must be used by the LMO if given.
         scale: "none", "muon" √max(1, m/n), "rms" 0.2·√max(m, n) or "spectral" √(m/n).
         adam_lr, adam_betas, adam_eps, adam_weight_decay: the auxiliary AdamW.
 
@@ -79,10 +80,10 @@ class Fanion(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr=0.02, lmo="muon", alpha=None, k=None, momentum=0.95, nesterov=True,
-                 polar="newton-schulz", backend="auto", rtol=1e-3, scale="none", weight_decay=0.0,
+                 polar="newton-schulz", polar_steps=5, backend="auto", rtol=1e-3, scale="none", weight_decay=0.0,
                  adam_lr=3e-4, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=0.0):
         defaults = dict(lr=lr, lmo=lmo, alpha=alpha, k=k, momentum=momentum, nesterov=nesterov, polar=polar,
-                        backend=backend, rtol=rtol, scale=scale, weight_decay=weight_decay,
+                        polar_steps=polar_steps, backend=backend, rtol=rtol, scale=scale, weight_decay=weight_decay,
                         adam_betas=adam_betas, adam_eps=adam_eps, use_lmo=None)
         groups = list(params)
         if groups and not isinstance(groups[0], dict):

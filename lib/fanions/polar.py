@@ -67,11 +67,11 @@ def polar_express(M: torch.Tensor, steps: int = 5, dtype=None) -> torch.Tensor:
     return odd_polynomial_iteration(M, coefficients, dtype, safety=1.01)
 
 
-POLAR_METHODS = {"svd": polar_svd, "newton-schulz": newton_schulz, "polar-express": polar_express}
+POLAR_METHODS = {"svd": lambda M, steps: polar_svd(M), "newton-schulz": newton_schulz, "polar-express": polar_express}
 
 
-def polar(M: torch.Tensor, method: str = "svd") -> torch.Tensor:
-    """UVᵀ of M by ``method``, one of POLAR_METHODS."""
+def polar(M: torch.Tensor, method: str = "svd", steps: int = 5) -> torch.Tensor:
+    """UVᵀ of M by ``method``, one of POLAR_METHODS (the iterations run ``steps`` steps)."""
     if method not in POLAR_METHODS:
         raise ValueError(f"polar={method!r} is not a polar method; allowed: {sorted(POLAR_METHODS)}")
-    return POLAR_METHODS[method](M)
+    return POLAR_METHODS[method](M, steps)
