@@ -1,5 +1,40 @@
-import torch
+"""Shared by the tests: matrices with a given spectrum, and a private copy of the workflow to run Snakemake in."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW = ["Snakefile", "config.yaml", "workflow", "profiles", "envs", "paper", "lib"]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    for name in WORKFLOW:
+        source, target = REPO / name, tmp_path / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    return tmp_path
+
+
+def snakemake(workdir, *args, check=True):
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if check and result.returncode:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}")
+    return result
+
+
+def job_counts(output):
+    """The 'Job stats' table of a dry run: {rule: count}."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    rows = [line.split() for line in table.splitlines()[3:] if line.strip()]
+    return {rule: int(count) for rule, count in rows}
 
 
 def matrix_with_spectrum(s, m, n, seed=0, dtype=torch.float64):

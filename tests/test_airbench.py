@@ -1,0 +1,222 @@
+"""The airbench pieces on CPU: whitening, the filter step against fanions.lmo, the lr schedule, the
+CIFAR-10 archive (checksum, download, conversion) on a fixture in the real format, a tiny training
+run and divergence; then the airbench DAG at full scale (dry run) and at quick scale."""
+import io
+import math
+import pickle
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
+import airbench  # noqa: E402
+import airbench_report  # noqa: E402
+import cifar10  # noqa: E402
+from common import fanions  # noqa: E402
+from conftest import REPO, job_counts, snakemake  # noqa: E402
+
+# airbench's settings on a narrow net, 200 images: 4 steps per epoch.
+TRAIN = {"widths": [8, 8, 8], "batch_size": 50, "epochs": 2, "whiten_images": 100, "whiten_eps": 5e-4,
+         "whiten_bias_epochs": 1, "bias_lr": 0.053, "head_lr": 0.67, "sgd_momentum": 0.85, "weight_decay": 2e-6,
+         "label_smoothing": 0.2, "bn_momentum": 0.6, "bn_eps": 1e-12, "flip": True, "translate": 2, "tta_level": 2,
+         "ns_steps": 3}
+REFERENCE = {"lr": 0.24, "momentum": 0.6, "nesterov": True}
+
+
+# ---------------------------------------------------------------- the network
+def test_whitening_filters_whiten_a_known_covariance():
+    g = torch.Generator().manual_seed(0)
+    Q = torch.linalg.qr(torch.randn(12, 12, generator=g, dtype=torch.float64)).Q
+    eigenvalues = torch.logspace(-3, 1, 12, dtype=torch.float64)
+    C = Q @ torch.diag(eigenvalues) @ Q.T
+    filters = airbench.whitening_filters(C, 2, eps=5e-4)
+    assert filters.shape == (24, 3, 2, 2)
+    W = filters[:12].reshape(12, 12)
+    assert torch.allclose(filters[12:], -filters[:12])
+    assert torch.allclose(W @ C @ W.T, torch.diag(eigenvalues / (eigenvalues + 5e-4)), atol=1e-10)
+
+
+def test_patch_covariance_is_the_mean_outer_product_of_conv_patches():
+    images = torch.randn(3, 3, 5, 6, dtype=torch.float64)
+    patches = torch.nn.functional.unfold(images, 2).transpose(1, 2).reshape(-1, 12)  # (c, row, col) order
+    assert torch.allclose(airbench.patch_covariance(images, 2).double(), patches.T @ patches / len(patches), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", [{"lmo": "muon"}, {"lmo": "f-muon", "alpha": 0.5},
+                                    {"lmo": "s-muon", "alpha": 0.3}, {"lmo": "fanion", "k": 2, "backend": "svd"}])
+def test_filter_step_is_the_lmo_of_the_flattened_filter(method):
+    torch.manual_seed(0)
+    model = airbench.build_model(TRAIN, torch.device("cpu"), torch.float32, compile=False)
+    model.reset()
+    _, fanion = airbench.optimizers(model, method, REFERENCE, TRAIN)
+    filters = model.filters()
+    assert len(filters) == 6 and fanion.param_groups[0]["params"] == filters
+    for p in filters:
+        p.grad = torch.randn_like(p)
+    with torch.no_grad():
+        airbench.normalize_filters(filters)
+    assert all(math.isclose(p.norm().item(), len(p) ** 0.5, rel_tol=1e-5) for p in filters)
+    before = [p.detach().clone() for p in filters]
+    fanion.step()
+    options = {key: value for key, value in method.items() if key != "lmo"}
+    if "polar" in fanions.LMOS[method["lmo"]].options:
+        options.update(polar="newton-schulz", polar_steps=TRAIN["ns_steps"])  # 3 steps, as airbench
+    for p, p0 in zip(filters, before):
+        direction = fanions.lmo(p.grad.reshape(len(p), -1), method["lmo"], **options).view_as(p)
+        torch.testing.assert_close(p.detach(), p0 - REFERENCE["lr"] * direction, atol=2e-5, rtol=1e-4)
+
+
+def test_lr_decays_linearly_to_zero_and_stays_there():
+    factors = [airbench.lr_factor(step, 200) for step in (0, 50, 100, 199, 200, 250)]
+    assert factors == pytest.approx([1, 0.75, 0.5, 0.005, 0, 0])
+
+
+def test_reference_run_has_200_steps_and_75_whitening_bias_steps():
+    train = yaml.safe_load((REPO / "config.yaml").read_text())["airbench"]["train"]
+    steps_per_epoch = 50000 // train["batch_size"]
+    assert (train["epochs"] * steps_per_epoch, train["whiten_bias_epochs"] * steps_per_epoch) == (200, 75)
+
+
+# ---------------------------------------------------------------- the data
+def cifar_archive(path, per_batch=20, seed=0):
+    """A cifar-10-python.tar.gz in the real format (protocol-2 pickles, bytes keys), per_batch images each."""
+    g = torch.Generator().manual_seed(seed)
+    batches = {}
+    with tarfile.open(path, "w:gz") as archive:
+        def add(name, entry):
+            data = pickle.dumps(entry, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+        add("batches.meta", {b"label_names": [c.encode() for c in cifar10.CLASSES], b"num_vis": 3072})
+        for name in cifar10.TRAIN_BATCHES + [cifar10.TEST_BATCH]:
+            data = torch.randint(0, 256, (per_batch, 3072), generator=g, dtype=torch.uint8).numpy()
+            labels = torch.randint(0, 10, (per_batch,), generator=g).tolist()
+            batches[name] = (data, labels)
+            add(name, {b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                       b"filenames": [f"{i}.png".encode() for i in range(per_batch)]})
+    return batches
+
+
+def test_archive_converts_to_uint8_nhwc_tensors(tmp_path):
+    batches = cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    cache = tmp_path / "data" / "cifar10.pt"
+    cache.parent.mkdir()
+    cifar10.prepare(cache, cifar10.md5sum(tmp_path / "cifar-10-python.tar.gz"),
+                    local_copy=tmp_path / "cifar-10-python.tar.gz")
+    data = torch.load(cache)
+    assert data["source"] == "cifar10" and data["train"]["images"].shape == (100, 32, 32, 3)
+    assert data["train"]["images"].dtype == torch.uint8 and data["test"]["images"].shape == (20, 32, 32, 3)
+    raw, labels = batches["data_batch_2"]
+    image = data["train"]["images"][20 + 3]  # the 4th image of the 2nd batch: R plane, then G, then B
+    assert image[0, 1, 0] == raw[3, 1] and image[1, 0, 1] == raw[3, 1024 + 32] and image[31, 31, 2] == raw[3, 3071]
+    assert data["train"]["labels"][20:40].tolist() == labels
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["cifar10.pt"]
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_bad_checksum_stops_and_leaves_nothing(tmp_path, download):
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    cifar_archive(tarball)
+    out = tmp_path / "data"
+    out.mkdir()
+    source = dict(url=tarball.as_uri()) if download else dict(local_copy=tarball)  # file:// runs the real download
+    with pytest.raises(ValueError, match=f"md5 {cifar10.md5sum(tarball)}, expected {'0' * 32}"):
+        cifar10.prepare(out / "cifar10.pt", "0" * 32, **source)
+    assert list(out.iterdir()) == []
+
+
+def test_download_with_the_right_checksum_makes_the_cache(tmp_path):
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    cifar_archive(tarball)
+    cifar10.prepare(tmp_path / "cifar10.pt", cifar10.md5sum(tarball), url=tarball.as_uri())
+    assert torch.load(tmp_path / "cifar10.pt")["test"]["labels"].shape == (20,)
+
+
+def test_balanced_subset_takes_per_class_of_each_class():
+    labels = torch.arange(10).repeat(30)[torch.randperm(300)]
+    keep = cifar10.balanced_subset(labels, 7)
+    assert torch.bincount(labels[keep]).tolist() == [7] * 10 and len(keep.unique()) == 70
+
+
+# ---------------------------------------------------------------- training
+def tiny_data():
+    return cifar10.synthetic(train_per_class=20, test_per_class=5)
+
+
+def test_tiny_run_trains_and_records_its_data_source():
+    settings = {"train": TRAIN, "hyper": REFERENCE, "method": {"lmo": "f-muon", "alpha": 0.5}, "seeds": [0, 1]}
+    frame = airbench.run_block(settings, tiny_data(), torch.device("cpu"), compile=False)
+    assert frame["seed"].tolist() == [0, 1] and (frame["data"] == "synthetic").all()
+    assert (frame["steps"] == 2 * 200 // 50).all() and not frame["diverged"].any()
+    assert frame["accuracy"].between(0, 1).all() and (frame["train_seconds"] > 0).all()
+
+
+@pytest.mark.parametrize("method", [{"lmo": "f-muon", "alpha": 0.5}, {"lmo": "neon", "backend": "lanczos"}])
+def test_non_finite_loss_is_recorded_as_diverged_with_its_step(method):
+    data = tiny_data()
+    train_set = airbench.to_device(data["train"], torch.device("cpu"), torch.float32)
+    test_set = airbench.to_device(data["test"], torch.device("cpu"), torch.float32)
+    train_set[0][TRAIN["whiten_images"]:] = math.nan  # every batch holds a NaN image: the first loss is NaN
+    model = airbench.build_model(TRAIN, torch.device("cpu"), torch.float32, compile=False)
+    row = airbench.train_run(model, train_set, test_set, method, REFERENCE, TRAIN, seed=0)
+    assert row["diverged"] and row["diverged_step"] == 0 and math.isnan(row["accuracy"])
+    assert row["steps"] == 200 // 50  # stopped at the end of the first epoch
+
+
+# ---------------------------------------------------------------- the report
+def report_runs(source):
+    rows = [{"experiment": "table", "method": method, "label": label, "lmo": method, "alpha": alpha, "k": None,
+             "data": source, "seed": seed, "accuracy": 0.9 + 0.01 * seed, "diverged": False,
+             "train_seconds": seconds, "eval_seconds": 0.1}
+            for method, label, alpha, seconds in (("muon", "Muon", None, 2.0), ("f-muon", "F-Muon α=0.5", 0.5, 2.1))
+            for seed in range(3)]
+    return pd.DataFrame(rows + [rows[-1] | {"seed": 3, "accuracy": math.nan, "diverged": True}])
+
+
+def test_report_counts_diverged_runs_and_sets_the_paper_beside_ours():
+    summary = airbench_report.summarize(report_runs("cifar10"))
+    fmuon = summary.set_index("method").loc["f-muon"]
+    assert (fmuon.runs, fmuon.diverged, fmuon["mean"]) == (4, 1, pytest.approx(91.0))
+    table = airbench_report.table(summary, "cifar10")
+    assert r"F-Muon $\alpha$=0.5 & $91.00 \pm 1.00$ & 4 (1) & 2.10 & $94.01 \pm 0.14$ & $94.02 \pm 0.13$" in table
+    assert "synthetic" not in table
+
+
+def test_synthetic_results_are_marked_everywhere_and_sources_do_not_mix():
+    runs = report_runs("synthetic")
+    summary = airbench_report.summarize(runs)
+    assert airbench_report.SYNTHETIC_NOTE in airbench_report.table(summary, "synthetic")
+    values = airbench_report.values(summary, "synthetic", {"train": TRAIN, "experiments": {"table": {"runs": 4}}})
+    assert values["airbench.data"] == airbench_report.SYNTHETIC_NOTE
+    assert values["airbench.table.muon.mean"].endswith("(synthetic)")
+    with pytest.raises(ValueError, match="several data sources"):
+        airbench_report.data_source(pd.concat([runs, report_runs("cifar10")]))
+
+
+# ---------------------------------------------------------------- the DAG
+def test_full_scale_dry_run_lists_every_airbench_run(workdir):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())["airbench"]
+    counts = job_counts(snakemake(workdir, "-n", "--cores", "1").stdout)
+    expected = sum(math.prod(len(values) for values in experiment.get("sweep", {}).get(method, {}).values())
+                   * math.ceil(experiment["runs"] / config["seeds_per_job"])
+                   for experiment in config["experiments"].values() for method in experiment["methods"])
+    assert counts["airbench_run"] == expected == 14 + 3 * 20 + 28 + 9  # (a), (b) in blocks of 10, (c), (d)
+    assert counts["airbench_data"] == 1 and counts["airbench_figure"] == 3 and counts["airbench_table"] == 1
+
+
+@pytest.mark.slow
+def test_quick_airbench_builds_every_figure_and_table_marked_synthetic(workdir):
+    targets = [f"results/figures/airbench_figure_{name}.pdf" for name in ("alpha_reference", "alpha_tuned", "fanions")]
+    snakemake(workdir, "--profile", "profiles/quick", "--cores", "2", "results/tables/airbench_table.tex",
+              "results/values/airbench.tex", *targets)
+    table = (workdir / "results/tables/airbench_table.tex").read_text()
+    assert "synthetic" in table and "94.01" in table
+    assert "synthetic" in (workdir / "results/values/airbench.tex").read_text()
+    assert all((workdir / target).stat().st_size > 0 for target in targets)

@@ -1,0 +1,51 @@
+"""Every boundary the norm-ball figures draw lies on the unit sphere of the norm it claims (Appendix C)."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
+import norm_balls as nb  # noqa: E402
+from common import fanions, lmo_options  # noqa: E402
+
+EXACT = {"polar": "svd", "backend": "svd"}
+
+
+@pytest.mark.parametrize("spec", [{"lmo": "muon"}, {"lmo": "nsgd"}, {"lmo": "neon"}, {"lmo": "sign"}]
+                         + [{"lmo": name, "alpha": a} for name in ("f-muon", "f-neon") for a in (0.25, 0.5, 0.75)])
+def test_lmo_boundary_has_norm_one(spec):
+    """‖p‖ = 1 where ‖·‖ is the norm whose dual is the LMO's dual_norm (numerical dual, exact up to the grid)."""
+    lmo, options = spec["lmo"], lmo_options(spec, EXACT)
+    points = nb.lmo_boundary(fanions.norms.sphere_directions(2, 300), lmo, **options)
+    norms = nb.lmo_ball_norm(points, lmo, **options)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=2e-4)
+
+
+def test_mixture_boundary_is_the_minkowski_sum():
+    """F-Muon's ball α·B_op + (1−α)·B_F: the point in direction u is α·sign(u) + (1−α)·u/‖u‖."""
+    angles = (torch.arange(64, dtype=torch.float64) + 0.5) * 2 * torch.pi / 64  # off the axes, where sign(0) is 0
+    u = torch.stack([angles.cos(), angles.sin()], -1)
+    points = nb.lmo_boundary(u, "f-muon", alpha=0.3, polar="svd")
+    assert torch.allclose(points, 0.3 * u.sign() + 0.7 * u, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_ky_fan_balls_in_3d_are_unit_spheres_of_the_explicit_formulas(k):
+    ky_fan, dual = nb.ky_fan_pair(k)
+    u = nb.sphere_grid(30).reshape(-1, 3)
+    primal, dual_points = nb.radial_boundary(u, ky_fan), nb.radial_boundary(u, dual)
+    top = primal.abs().sort(-1, descending=True).values
+    assert torch.allclose(top[:, :k].sum(-1), torch.ones(len(u), dtype=u.dtype))  # Σ of the k largest |σᵢ|
+    a = dual_points.abs()
+    explicit = torch.maximum(a.amax(-1), a.sum(-1) / k)
+    assert torch.allclose(explicit, torch.ones_like(explicit))
+
+
+def test_ky_fan_two_ball_matches_the_papers_pair_sums_and_duality():
+    ky_fan, dual = nb.ky_fan_pair(2)
+    x, y, z = nb.radial_boundary(nb.sphere_grid(20).reshape(-1, 3), ky_fan).abs().unbind(-1)
+    assert torch.allclose(torch.stack([x + y, x + z, y + z]).amax(0), torch.ones_like(x))
+    dual_points = nb.radial_boundary(fanions.norms.sphere_directions(3, 200), dual)
+    by_duality = fanions.norms.gauge(ky_fan, dual_points, fanions.norms.sphere_directions(3, 20000))
+    assert (by_duality <= 1 + 1e-9).all() and (by_duality > 0.98).all()

@@ -1,0 +1,120 @@
+"""The Snakemake pipeline end to end, each test in a fresh copy of the workflow (results/ is never touched):
+the full-scale DAG, config validation, a user-registered LMO, the quick profile to the PDF, resume after a kill."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO, job_counts, snakemake
+
+SCRIPTS = REPO / "workflow/scripts"
+
+
+def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert config["scale"] == "full"
+    ls = config["least_squares"]
+    counts = job_counts(snakemake(workdir, "-n", "--cores", "1").stdout)
+    assert counts.items() >= {
+        "least_squares_run": len(ls["sizes"]) * len(ls["methods"]),
+        "least_squares_theory": len(ls["sizes"]),
+        "least_squares_figure": 1, "least_squares_table": 1, "norm_balls": 3, "macros": 1, "paper": 1, "all": 1,
+    }.items()
+    for smk in set((workdir / "workflow/rules").glob("*.smk")) - {workdir / "workflow/rules/common.smk"}:  # later ones too
+        rules = re.findall(r"^rule (\w+):", smk.read_text(), flags=re.M)
+        assert any(rule in counts for rule in rules), f"no job of {smk.name} in the full DAG"
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["scale=medium"], ["config key scale", "['full', 'quick']"]),
+    (["least_squares={lr: -1}"], ["config key least_squares.lr", "allowed: > 0"]),
+    (["least_squares={iterations: many}"], ["config key least_squares.iterations", "allowed: type integer"]),
+    (["norm_balls={alphas: [0.5, 2]}"], ["config key norm_balls.alphas.1", "allowed: <= 1"]),
+    (["least_sqares={lr: 1}"], ["least_sqares", "'least_squares'", "'norm_balls'"]),
+    (["least_squares={methods: {bad: {lmo: adam}}}"], ["config key least_squares.methods.bad", "'adam'", "'muon'"]),
+    (["least_squares={methods: {fm: {lmo: f-muon, k: 3}}}"], ["config key least_squares.methods.fm", "['k']", "alpha"]),
+    (["least_squares={methods: {fm: {lmo: f-muon, alpha: [1]}}}"], ["least_squares.methods.fm.alpha", "number"]),
+])
+def test_bad_config_stops_before_any_job_naming_key_and_allowed(workdir, overrides, expected):
+    result = snakemake(workdir, "-n", "--cores", "1", "--config", *overrides, check=False)
+    assert result.returncode != 0
+    assert "Invalid config" in result.stdout
+    for fragment in expected:
+        assert fragment in result.stdout, f"{fragment!r} not in:\n{result.stdout}"
+    assert not (workdir / "results").exists()
+
+
+def test_command_line_alpha_is_a_number_and_adds_a_method(workdir):
+    out = snakemake(workdir, "-n", "--cores", "1", "--config",
+                    "least_squares={methods: {f-muon-0.3: {lmo: f-muon, alpha: 0.3}}}").stdout
+    assert "results/least_squares/runs/n50/f-muon-0.3.csv" in out
+    assert "results/least_squares/runs/n50/muon.csv" in out  # merged into the configured methods
+
+
+def test_user_registered_lmo_runs_in_a_sweep(workdir):
+    (workdir / "my_norms.py").write_text(
+        "import fanions\n"
+        "@fanions.register_lmo('columns', dual_norm=lambda M: M.norm(dim=-2).sum(-1))\n"
+        "def columns(M):\n"
+        "    return M / M.norm(dim=-2, keepdim=True).clamp_min(1e-30)\n")
+    target = "results/least_squares/runs/n10/cols.csv"
+    snakemake(workdir, "--cores", "1", target, "--config", "extra_lmos=[my_norms.py]",
+              "least_squares={iterations: 20, seeds: [0], methods: {cols: {lmo: columns}}}")
+    sys.path.insert(0, str(SCRIPTS))
+    from common import read_csv, read_provenance
+    trace = read_csv(workdir / target)
+    assert len(trace) == 21 and trace.loss_gap.iloc[-1] < trace.loss_gap.iloc[0]
+    assert read_provenance(workdir / target)["settings"]["method"] == {"lmo": "columns"}
+
+
+@pytest.mark.slow
+def test_quick_profile_builds_the_paper(workdir):
+    snakemake(workdir, "--profile", "profiles/quick", "--cores", "2")
+    pdf = workdir / "results/paper/paper.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
+    macros = (workdir / "results/macros.tex").read_text()
+    assert r"\newcommand\Scale{quick}" in macros and r"\defval{ls.n50.muon.loss_gap}" in macros
+    figures = list((workdir / "results/figures").glob("*.pdf"))
+    assert len(figures) == 4
+    for figure in figures:
+        assert b"git_commit" in figure.read_bytes()  # provenance in the PDF's metadata
+        assert "git_commit" in Image.open(figure.with_suffix(".png")).text["provenance"]
+    sys.path.insert(0, str(SCRIPTS))
+    from common import read_provenance
+    record = read_provenance(workdir / "results/least_squares/summary.csv")
+    quick = yaml.safe_load((REPO / "profiles/quick/overrides.yaml").read_text())
+    assert record["scale"] == "quick" and record["settings"]["iterations"] == quick["least_squares"]["iterations"]
+    assert record["packages"]["torch"] and record["device"].startswith("cpu")
+    jobs = len(list((workdir / "results/benchmarks").rglob("*.tsv")))
+    assert jobs == len(list((workdir / "results/logs").rglob("*.log"))) >= 20
+
+
+def test_killed_run_resumes_without_redoing_finished_jobs(workdir):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["least_squares"].update(sizes=[10], seeds=[0], iterations=300,
+                                   methods={name: {"lmo": name} for name in ("nsgd", "muon", "sign")})
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/figures/least_squares_figure.pdf"
+    runs = workdir / "results/least_squares/runs/n10"
+    process = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", target], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(runs.glob("*.csv"))) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    snakemake(workdir, "--unlock", target)  # a SIGKILL leaves the lock behind
+    plan = snakemake(workdir, "-n", "--rerun-incomplete", target).stdout
+    planned = {line.split("output:")[1].strip() for line in plan.splitlines() if "output:" in line}
+    finished = {path: path.stat().st_mtime_ns for path in runs.glob("*.csv")
+                if str(path.relative_to(workdir)) not in planned}
+    assert 1 <= len(finished) < 3, f"the kill came too late to test anything:\n{plan}"
+    snakemake(workdir, "--cores", "1", "--rerun-incomplete", target)
+    assert len(list(runs.glob("*.csv"))) == 3 and (workdir / target).exists()
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in finished.items())

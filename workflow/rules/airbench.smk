@@ -1,0 +1,117 @@
+"""CIFAR-10 airbench (paper §6.2): the data once, one job per experiment × method × block of seeds,
+then Figures 2a and 2b, accuracy vs k, the 200-run table and the values the text quotes."""
+import itertools
+
+AB = config["airbench"]
+AB_SCRIPT = "../scripts/airbench_report.py"
+AB_FIGURES = ["alpha_reference", "alpha_tuned", "fanions"]
+EXPERIMENTS["airbench"] = [
+    *expand("results/figures/airbench_figure_{figure}.pdf", figure=AB_FIGURES),
+    "results/tables/airbench_table.tex",
+    "results/values/airbench.tex",
+]
+
+
+def ab_methods(experiment):
+    """{id: spec} of an experiment; each value of a swept option is one method, "f-muon_alpha0.5"."""
+    methods = {}
+    for name, spec in AB["experiments"][experiment]["methods"].items():
+        sweep = AB["experiments"][experiment].get("sweep", {}).get(name, {})
+        for values in itertools.product(*sweep.values()):
+            option = dict(zip(sweep, values))
+            methods[name + "".join(f"_{key}{value:g}" for key, value in option.items())] = spec | option
+    return methods
+
+
+def ab_seeds(experiment, block):
+    first, runs = int(block) * AB["seeds_per_job"], AB["experiments"][experiment]["runs"]
+    return list(range(first, min(runs, first + AB["seeds_per_job"])))
+
+
+AB_RUNS = [f"results/airbench/runs/{experiment}/{method}/block{block}.csv"
+           for experiment, spec in AB["experiments"].items() for method in ab_methods(experiment)
+           for block in range(-(-spec["runs"] // AB["seeds_per_job"]))]
+
+
+def ab_settings(w):
+    hyper = AB["hyper"][AB["experiments"][w.experiment]["hyper"]]
+    return {key: AB[key] for key in ("train", "data", "device", "compile")} | {
+        "hyper": hyper, "method": ab_methods(w.experiment)[w.method], "seeds": ab_seeds(w.experiment, w.block)}
+
+
+rule airbench_data:
+    output:
+        "resources/cifar10/{source}.pt",
+    wildcard_constraints:
+        source="cifar10|synthetic",
+    params:
+        settings=lambda w: AB["data"] | {"source": w.source},
+    log:
+        f"{LOGS}/airbench_data/{{source}}.log",
+    benchmark:
+        f"{BENCHMARKS}/airbench_data/{{source}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/cifar10.py"
+
+
+rule airbench_run:
+    input:
+        data=f"resources/cifar10/{AB['data']['source']}.pt",
+    output:
+        "results/airbench/runs/{experiment}/{method}/block{block}.csv",
+    wildcard_constraints:
+        experiment="|".join(AB["experiments"]),
+        block=r"\d+",
+    threads: 1
+    params:
+        settings=ab_settings,
+    log:
+        f"{LOGS}/airbench_run/{{experiment}}/{{method}}_block{{block}}.log",
+    benchmark:
+        f"{BENCHMARKS}/airbench_run/{{experiment}}/{{method}}_block{{block}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/airbench.py"
+
+
+rule airbench_figure:
+    input:
+        runs=AB_RUNS,
+    output:
+        pdf="results/figures/airbench_figure_{figure}.pdf",
+        png="results/figures/airbench_figure_{figure}.png",
+    wildcard_constraints:
+        figure="|".join(AB_FIGURES),
+    params:
+        settings=AB,
+    log:
+        f"{LOGS}/airbench_figure/{{figure}}.log",
+    benchmark:
+        f"{BENCHMARKS}/airbench_figure/{{figure}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        AB_SCRIPT
+
+
+rule airbench_table:
+    input:
+        runs=AB_RUNS,
+    output:
+        runs="results/airbench/runs.csv",
+        summary="results/airbench/summary.csv",
+        table="results/tables/airbench_table.tex",
+        values="results/values/airbench.tex",
+    params:
+        settings=AB,
+    log:
+        f"{LOGS}/airbench_table.log",
+    benchmark:
+        f"{BENCHMARKS}/airbench_table.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        AB_SCRIPT

@@ -1,0 +1,48 @@
+"""Top-k timing (paper Table 2): one job per matrix kind, each alone on its machine (it times), then
+Table 2 beside the paper's numbers, the time-vs-k figure and the values the text quotes."""
+TT = config["topk_timing"]
+TT_SCRIPT = "../scripts/bench_topk.py"
+EXPERIMENTS["topk_timing"] = [
+    "results/figures/topk_timing_figure.pdf",
+    "results/tables/topk_timing_table.tex",
+    "results/values/topk_timing.tex",
+]
+
+
+rule topk_timing_run:
+    output:
+        "results/topk_timing/runs/{matrix}.csv",
+    params:
+        settings=lambda w: settings(
+            TT, "device", "size", "ks", "rtol", "methods", "reps", "seed", "decay", "momentum", matrix=w.matrix
+        ),
+    threads: workflow.cores
+    resources:
+        gpu=1 if TT["device"] == "cuda" else 0,
+    log:
+        f"{LOGS}/topk_timing_run/{{matrix}}.log",
+    benchmark:
+        f"{BENCHMARKS}/topk_timing_run/{{matrix}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        TT_SCRIPT
+
+
+rule topk_timing_report:
+    input:
+        expand("results/topk_timing/runs/{matrix}.csv", matrix=TT["matrices"]),
+    output:
+        csv="results/topk_timing/timing.csv",
+        table="results/tables/topk_timing_table.tex",
+        pdf="results/figures/topk_timing_figure.pdf",
+        png="results/figures/topk_timing_figure.png",
+        values="results/values/topk_timing.tex",
+    log:
+        f"{LOGS}/topk_timing_report.log",
+    benchmark:
+        f"{BENCHMARKS}/topk_timing_report.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        TT_SCRIPT

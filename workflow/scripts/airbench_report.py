@@ -1,0 +1,164 @@
+"""The airbench report (paper §6.2): all runs as one CSV, Figures 2a and 2b, accuracy vs k, the
+200-run table beside the paper's numbers, and the values the paper's text quotes.
+
+Accuracies are means ± std over the runs that did not diverge, in percent; diverged runs are
+counted. Results on synthetic data are marked as such on every figure, table and value: they
+check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources are an error.
+"""
+import pandas as pd
+
+from common import provenance, read_csv, save_figure, tex_values, write_csv, write_tex
+
+# §6.2, mean ± std (%) over 200 runs at lr 0.4, momentum 0.65: the first version, and the later one.
+PAPER = {"muon": {"v1": (94.00, 0.13), "v2": (94.01, 0.13)},
+         "f-muon": {"v1": (94.01, 0.14), "v2": (94.02, 0.13)},
+         "s-muon": {"v1": None, "v2": (94.03, 0.13)}}
+PAPER_FIGURE = {"alpha_reference": "2a", "alpha_tuned": "2b"}
+SYNTHETIC_NOTE = "synthetic CIFAR-shaped data: a plumbing check, not CIFAR-10 accuracy"
+
+
+def data_source(runs):
+    sources = runs["data"].unique()
+    if len(sources) != 1:
+        raise ValueError(f"airbench runs on several data sources {sorted(sources)}; rerun them on one")
+    return sources[0]
+
+
+def summarize(runs):
+    """Per experiment and method: runs, diverged, accuracy mean and std (%) of the others, median seconds."""
+    runs = runs.assign(accuracy=100 * runs["accuracy"])
+    keys = ["experiment", "method", "label", "lmo", "alpha", "k"]
+    grouped = runs.groupby(keys, sort=False, dropna=False)
+    return grouped.agg(runs=("seed", "size"), diverged=("diverged", "sum"), mean=("accuracy", "mean"),
+                       std=("accuracy", "std"), train_seconds=("train_seconds", "median"),
+                       eval_seconds=("eval_seconds", "median")).reset_index()
+
+
+# ---------------------------------------------------------------- figures
+def mark_synthetic(fig, source):
+    if source != "cifar10":
+        fig.suptitle(SYNTHETIC_NOTE, color="red")
+
+
+def errorbars(ax, rows, x, color, label):
+    ax.errorbar(rows[x], rows["mean"], yerr=rows["std"], color=color, label=label, marker="o", ms=3, capsize=2, lw=1)
+    for _, row in rows[rows["diverged"] > 0].iterrows():  # at the bottom: a sweep point may have no finite run
+        ax.text(row[x], 0.02, f"{row.diverged:.0f}/{row.runs:.0f}\ndiverged", transform=ax.get_xaxis_transform(),
+                fontsize="x-small", ha="center", color=color)
+
+
+def alpha_figure(summary, experiment, title, source, pdf, png, prov):
+    """Figures 2a and 2b: accuracy vs α (mean ± std over runs), one line per mixture."""
+    import style
+    rows = summary[summary["experiment"] == experiment]
+    fig, axes = style.figure(1, 1, height=2.4)
+    ax = axes[0, 0]
+    colors = style.colors(rows["lmo"].unique())
+    for lmo, line in rows.groupby("lmo", sort=False):
+        errorbars(ax, line.sort_values("alpha"), "alpha", colors[lmo], line["label"].iloc[0].split(" ")[0])
+    ax.set(xlabel=r"$\alpha$", ylabel="test accuracy (%)", title=title)
+    ax.legend()
+    mark_synthetic(fig, source)
+    save_figure(fig, pdf, png, prov)
+
+
+def k_figure(summary, source, pdf, png, prov):
+    """Accuracy and time per run vs k for the k-Fanions, Neon and F-Neon as reference lines."""
+    import style
+    rows = summary[summary["experiment"] == "fanions"]
+    fanion = rows[rows["lmo"] == "fanion"].sort_values("k")
+    others = rows[rows["lmo"] != "fanion"]
+    fig, axes = style.figure(1, 2, height=2.4)
+    ax_acc, ax_time = axes[0]
+    colors = style.colors(["k-Fanion", *others["label"]])
+    errorbars(ax_acc, fanion, "k", colors["k-Fanion"], "k-Fanion")
+    ax_time.plot(fanion["k"], fanion["train_seconds"], color=colors["k-Fanion"], marker="o", ms=3, lw=1)
+    for _, row in others.iterrows():
+        ax_acc.axhline(row["mean"], color=colors[row["label"]], ls="--", lw=1, label=row["label"])
+        ax_time.axhline(row["train_seconds"], color=colors[row["label"]], ls="--", lw=1)
+    for ax in (ax_acc, ax_time):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(fanion["k"], [f"{k:.0f}" for k in fanion["k"]])
+        ax.set_xlabel("k (k ≥ rows of a filter: Muon on it)")
+    ax_acc.set(ylabel="test accuracy (%)", title="accuracy vs k")
+    ax_time.set(ylabel="seconds per run (no evaluation)", title="time vs k")
+    ax_acc.legend(fontsize="small")
+    mark_synthetic(fig, source)
+    save_figure(fig, pdf, png, prov)
+
+
+# ---------------------------------------------------------------- table and values
+def tex_label(label):
+    return label.replace("α", r"$\alpha$")
+
+
+def pm(pair):
+    return "--" if pair is None else f"${pair[0]:.2f} \\pm {pair[1]:.2f}$"
+
+
+def table(summary, source):
+    """The 200-run table: ours (mean ± std, runs, diverged, seconds per run) beside the paper's two versions."""
+    lines = [r"\begin{tabular}{lrrrrr}", r"\toprule",
+             r"method & ours & runs (diverged) & s / run & paper v1 & paper v2 \\", r"\midrule"]
+    for _, row in summary[summary["experiment"] == "table"].iterrows():
+        paper = PAPER.get(row["method"], {"v1": None, "v2": None})
+        cells = [tex_label(row["label"]), pm((row["mean"], row["std"])), f"{row['runs']} ({row['diverged']})",
+                 f"{row['train_seconds']:.2f}", pm(paper["v1"]), pm(paper["v2"])]
+        lines.append(" & ".join(cells) + r" \\")
+    if source != "cifar10":
+        lines.append(r"\midrule" + "\n" + rf"\multicolumn{{6}}{{l}}{{\emph{{{SYNTHETIC_NOTE}}}}} \\")
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+
+
+def values(summary, source, settings):
+    """``\\val{airbench.…}`` keys: the data, run counts, each method's numbers, the best α of each sweep."""
+    mark = "" if source == "cifar10" else " (synthetic)"
+    out = {"airbench.data": "CIFAR-10" if source == "cifar10" else SYNTHETIC_NOTE,
+           "airbench.epochs": settings["train"]["epochs"], "airbench.batch_size": settings["train"]["batch_size"]}
+    for experiment, spec in settings["experiments"].items():
+        out[f"airbench.{experiment}.runs"] = spec["runs"]
+    for _, row in summary.iterrows():
+        key = f"airbench.{row['experiment']}.{row['method']}"
+        out |= {f"{key}.mean": f"{row['mean']:.2f}{mark}", f"{key}.std": f"{row['std']:.2f}",
+                f"{key}.diverged": row["diverged"], f"{key}.seconds": f"{row['train_seconds']:.2f}"}
+    seconds = summary[summary["experiment"] == "table"].set_index("method")["train_seconds"]
+    out["airbench.table.time_ratio"] = f"{seconds['f-muon'] / seconds['muon']:.3f}"  # F-Muon / Muon per run
+    sweeps = summary[summary["experiment"].isin(PAPER_FIGURE) & summary["alpha"].notna()]
+    for (experiment, lmo), rows in sweeps.groupby(["experiment", "lmo"]):
+        best = rows.loc[rows["mean"].idxmax()]
+        out[f"airbench.{experiment}.{lmo}.best_alpha"] = f"{best['alpha']:g}"
+        out[f"airbench.{experiment}.{lmo}.best_mean"] = f"{best['mean']:.2f}{mark}"
+    return out
+
+
+# ---------------------------------------------------------------- the rules
+def load(snakemake):
+    """All runs, their data source, and the provenance that names it."""
+    runs = pd.concat(map(read_csv, snakemake.input.runs))
+    source = data_source(runs)
+    return runs, source, provenance(snakemake) | {"data": source}
+
+
+def figure_job(snakemake):
+    runs, source, prov = load(snakemake)
+    summary, out, figure = summarize(runs), snakemake.output, snakemake.wildcards.figure
+    if figure == "fanions":
+        k_figure(summary, source, out.pdf, out.png, prov)
+        return
+    settings = snakemake.params.settings
+    hyper = settings["hyper"][settings["experiments"][figure]["hyper"]]
+    title = f"lr {hyper['lr']:g}, momentum {hyper['momentum']:g} (paper Figure {PAPER_FIGURE[figure]})"
+    alpha_figure(summary, figure, title, source, out.pdf, out.png, prov)
+
+
+def table_job(snakemake):
+    runs, source, prov = load(snakemake)
+    summary = summarize(runs)
+    write_csv(runs, snakemake.output.runs, prov)
+    write_csv(summary, snakemake.output.summary, prov)
+    write_tex(table(summary, source), snakemake.output.table, prov)
+    write_tex(tex_values(values(summary, source, snakemake.params.settings)), snakemake.output.values, prov)
+
+
+if __name__ == "__main__":
+    {"airbench_figure": figure_job, "airbench_table": table_job}[snakemake.rule](snakemake)  # noqa: F821

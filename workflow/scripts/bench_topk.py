@@ -1,0 +1,332 @@
+"""Top-k timing (paper Table 2) and the optimizer step on real layer stacks.
+
+Table mode: for each matrix (Gaussian = flat spectrum, the hard case; power-law decaying;
+saved momentum), each k and each method, the cheapest setting of the method's cost parameter
+that brings the factor P = Σ_{i≤k} uᵢvᵢᵀ within ``rtol`` of the exact one
+(‖P − P_k‖_F / ‖P_k‖_F, the paper's metric), then the median time of that setting over
+``reps`` runs after a warm-up, with device synchronisation. Newton–Schulz and Polar Express
+compute UVᵀ (every k at once) and are timed for reference at their usual 5 steps.
+
+Stacks mode: one ``fanions.Fanion`` step on GPT-2-small and airbench layer stacks, Neon and
+k-Fanions (batched, warm-started Lanczos) beside Muon (Newton–Schulz), in one run.
+
+    python workflow/scripts/bench_topk.py --device cuda --out benchmarks/topk_table_h100.csv
+    python workflow/scripts/bench_topk.py --device cpu --size 2000 --ks 1 10 50 --out benchmarks/topk_table_cpu.csv
+    python workflow/scripts/bench_topk.py --stacks --device cuda --out benchmarks/topk_stacks_h100.csv
+In the pipeline, rule topk_timing runs table mode with config section ``topk_timing``, and
+rule topk_report turns its CSV into Table 2, the figure and the paper's values.
+"""
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import device_name, fanions, pd, provenance, read_csv, save_figure, setup, tex_number  # noqa: E402
+from common import tex_values, torch, write_csv, write_tex  # noqa: E402
+
+PAPER = {  # paper Table 2 (Colab GPU, 5000², rtol 0.01): seconds, by method and k
+    "power": {1: 7.7},
+    "cupy": {1: 0.18, 10: 0.47, 100: 1.96},
+    "rsvd": {1: 1.15, 10: 19.4, 100: 170.0},
+}
+TOLERANCES = [10.0**-e for e in range(1, 9)]  # scipy and cupy svds
+RSVD_NITER = [0, 1, 2, 4, 8, 16, 32]
+
+
+# ---------------------------------------------------------------------------------------------
+# matrices
+
+def test_matrix(kind, size, seed, device, decay=1.0, momentum=None):
+    """size×size float32: 'gaussian' (flat spectrum), 'decaying' (σᵢ = i^−decay, Haar singular
+    vectors) or 'momentum' (a saved matrix, the file given)."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    if kind == "gaussian":
+        return torch.randn(size, size, generator=g, device=device)
+    if kind == "decaying":
+        U, V = (torch.linalg.qr(torch.randn(size, size, generator=g, device=device)).Q for _ in range(2))
+        s = torch.arange(1, size + 1, device=device, dtype=torch.float32) ** -decay
+        return (U * s) @ V.mT
+    if kind == "momentum":
+        return torch.load(momentum, map_location=device).float()
+    raise ValueError(f"matrix kind {kind!r}: allowed gaussian, decaying, momentum")
+
+
+def exact_factor(M, k):
+    U, S, Vh = torch.linalg.svd(M.double(), full_matrices=False)
+    return U[:, :k] @ Vh[:k], U @ Vh
+
+
+def relative_error(P, exact):
+    return float((P.double() - exact).norm() / exact.norm())
+
+
+# ---------------------------------------------------------------------------------------------
+# methods: name -> (cost parameter, its settings from cheap to dear, run(M, k, setting) -> (P, matvecs))
+
+def ours(backend):
+    def run(M, k, rtol):
+        r = fanions.topk(M, k, backend, rtol=rtol)
+        return r.U @ r.V.mT, r.matvecs
+    return "rtol", lambda rtol: [rtol, rtol / 10, rtol / 100], run
+
+
+def rsvd(M, k, niter):
+    r = fanions.topk(M, k, "rsvd", niter=niter)  # torch.svd_lowrank, q = k + 10, seeded
+    return r.U @ r.V.mT, r.matvecs
+
+
+def full_svd(M, k, _):
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    return U[:, :k] @ Vh[:k], None
+
+
+def scipy_svds(solver):
+    def run(M, k, tol):
+        from scipy.sparse.linalg import svds
+        u, s, vt = svds(M.cpu().numpy(), k=k, tol=tol, solver=solver, random_state=0)
+        return torch.from_numpy(u @ vt), None
+    return run
+
+
+def cupy_svds(M, k, tol):
+    import cupy
+    from cupyx.scipy.sparse.linalg import svds
+    u, s, vt = svds(cupy.from_dlpack(M), k=k, tol=tol)
+    return torch.from_dlpack(u @ vt), None
+
+
+def polar(method):
+    def run(M, k, steps):
+        return fanions.polar_express(M, steps) if method == "polar-express" else fanions.newton_schulz(M, steps), None
+    return run
+
+
+def methods(device):
+    table = {
+        "lanczos": ours("lanczos"),
+        "power": ours("power"),
+        "rsvd": ("niter", lambda rtol: RSVD_NITER, rsvd),
+        "svd": ("-", lambda rtol: [None], full_svd),
+        "newton-schulz": ("steps", lambda rtol: [5], polar("newton-schulz")),
+        "polar-express": ("steps", lambda rtol: [5], polar("polar-express")),
+    }
+    if device == "cpu":
+        table["arpack"] = ("tol", lambda rtol: TOLERANCES, scipy_svds("arpack"))
+        table["propack"] = ("tol", lambda rtol: TOLERANCES, scipy_svds("propack"))
+    else:
+        try:
+            import cupy  # noqa: F401
+            table["cupy"] = ("tol", lambda rtol: TOLERANCES, cupy_svds)
+        except ImportError:
+            print("cupy not installed: no cupy svds row (pip install 'fanions[gpu]')")
+    return table
+
+
+def timed(fn, device):
+    """Wall time of one call of fn in ms, the device synchronised before and after."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return 1e3 * (time.perf_counter() - start)
+
+
+def median_time(fn, device, reps):
+    """Median of ``timed`` over reps calls after one warm-up call."""
+    fn()
+    return statistics.median(timed(fn, device) for _ in range(reps))
+
+
+def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.0, momentum=None):
+    """One row per (matrix, k, method): the cheapest setting that reaches rtol, its error and time."""
+    available = methods(device)
+    rows = []
+    for kind in matrices:
+        M = test_matrix(kind, size, seed, device, decay, momentum)
+        for k in ks:
+            P_k, polar_factor = exact_factor(M, k)
+            for name in method_names:
+                if name not in available:
+                    continue
+                cost_name, settings, run = available[name]
+                is_polar = name in ("newton-schulz", "polar-express")
+                reached, best = False, (math.inf, None, None)
+                for setting in settings(rtol):
+                    try:
+                        P, matvecs = run(M, k, setting)
+                    except Exception as error:  # e.g. PROPACK: "did not converge": that setting fails
+                        print(f"{kind} k={k} {name} {cost_name}={setting}: {type(error).__name__}: {error}")
+                        continue
+                    error = relative_error(P, polar_factor if is_polar else P_k)
+                    best = min(best, (error, setting, matvecs), key=lambda t: t[0])
+                    if error <= rtol:
+                        reached, best = True, (error, setting, matvecs)
+                        break
+                error, setting, matvecs = best
+                ms = median_time(lambda: run(M, k, setting), device, reps) if setting is not None or name == "svd" else math.nan
+                rows.append(dict(matrix=kind, m=M.size(0), n=M.size(1), k=k, method=name, cost_name=cost_name,
+                                 cost=setting, reached=reached and not is_polar, error=error, matvecs=matvecs,
+                                 time_ms=ms, rtol=rtol, device=device_name(device)))
+                print(rows[-1])
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# stacks: the optimizer step on real layer shapes
+
+STACKS = {  # name -> [(count, rows, cols)]
+    "gpt2-small": [(48, 768, 768), (12, 768, 3072), (12, 3072, 768)],
+    "airbench": [(1, 64, 216), (1, 64, 576), (1, 256, 576), (3, 256, 2304)],
+}
+
+
+def gradient_like(count, m, n, generator, device, decay=1.0):
+    """Matrices with a decaying spectrum σᵢ = i^−decay, like a layer's momentum."""
+    r = min(m, n)
+    U = torch.linalg.qr(torch.randn(count, m, r, generator=generator, device=device)).Q
+    V = torch.linalg.qr(torch.randn(count, n, r, generator=generator, device=device)).Q
+    s = torch.arange(1, r + 1, device=device, dtype=torch.float32) ** -decay
+    return (U * s.unsqueeze(-2)) @ V.mT
+
+
+def stacks(stack_names, lmos, steps, warmup, device, seed=0, noise=0.1):
+    """Median ms of one Fanion step per (stack, LMO); each step's gradient is a fixed gradient-like
+    matrix plus fresh noise, so the momentum drifts as in training. The factor error is measured
+    on the last step's momentum against an exact SVD."""
+    rows = []
+    g = torch.Generator(device=device).manual_seed(seed)
+    for stack in stack_names:
+        bases = [gradient_like(c, m, n, g, device) for c, m, n in STACKS[stack]]
+        for spec in lmos:
+            params = [torch.nn.Parameter(torch.zeros_like(b)) for base in bases for b in base]
+            targets = [b for base in bases for b in base]
+            options = {key: value for key, value in spec.items() if key != "lmo"}
+            opt = fanions.Fanion(params, lr=0.0, lmo=spec["lmo"], momentum=0.95, **options)
+            times = []
+            for step in range(warmup + steps):
+                for p, target in zip(params, targets):
+                    scale = noise * target.norm() / math.sqrt(target.numel())
+                    p.grad = target + scale * torch.randn(target.shape, generator=g, device=device)
+                if step < warmup:
+                    opt.step()
+                else:
+                    times.append(timed(opt.step, device))
+            k = spec.get("k", 1 if spec["lmo"] == "neon" else None)
+            error, warm_cost, cold_cost = math.nan, math.nan, math.nan
+            if k is not None:  # one more step's momentum of the first matrix, solved cold and warm
+                p, target = params[0], targets[0]
+                G = target + noise * target.norm() / math.sqrt(target.numel()) * torch.randn(
+                    target.shape, generator=g, device=device)
+                M = G.lerp(opt.state[p]["momentum_buffer"].lerp(G, 0.05), 0.95)
+                warm = fanions.WarmStart(opt.state[p]["subspace"])
+                P = fanions.lmo(M, "fanion", k=k, backend=options.get("backend", "lanczos"),
+                                rtol=options.get("rtol", 1e-2), warm=warm)
+                error = relative_error(P, exact_factor(M, k)[0])
+                warm_cost = warm.matvecs
+                cold_cost = fanions.topk(M, k, "lanczos", rtol=options.get("rtol", 1e-2)).matvecs
+            rows.append(dict(stack=stack, lmo=spec["lmo"], k=k, step_ms=statistics.median(times), factor_error=error,
+                             matvecs_warm=warm_cost, matvecs_cold=cold_cost, device=device_name(device)))
+            print(rows[-1])
+    frame = pd.DataFrame(rows)
+    muon = frame[frame.lmo == "muon"].set_index("stack").step_ms
+    frame["ratio_to_muon"] = frame.step_ms / frame["stack"].map(muon)
+    return frame
+
+
+STACK_LMOS = [
+    {"lmo": "muon", "polar": "newton-schulz"},
+    {"lmo": "neon", "backend": "lanczos", "rtol": 1e-2},
+    {"lmo": "fanion", "k": 8, "backend": "lanczos", "rtol": 1e-2},
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline's jobs: one matrix kind per run job, then Table 2, its figure and values
+
+def run_job(snakemake):
+    settings = snakemake.params.settings
+    frame = table([settings["matrix"]], settings["size"], settings["ks"], settings["rtol"], settings["methods"],
+                  settings["reps"], settings["device"], settings["seed"], settings["decay"], settings["momentum"])
+    write_csv(frame, snakemake.output[0], provenance(snakemake, settings["device"]))
+
+
+def cell(row):
+    """'12.3' (ms) where the method reached rtol, else '(err 0.031)'; the polar rows show their error to UVᵀ."""
+    if row.reached or row.method in ("svd", "newton-schulz", "polar-express"):
+        return f"{row.time_ms:.3g}"
+    return f"({row.error:.2g})" if math.isfinite(row.error) else "fails"
+
+
+def report_job(snakemake):
+    from style import colors, figure
+
+    frame = pd.concat([read_csv(path) for path in snakemake.input])
+    prov = provenance(snakemake)  # the measurements name their own device in the CSV
+    write_csv(frame, snakemake.output.csv, prov)
+    ks = sorted(frame.k.unique())
+    lines = [r"\begin{tabular}{ll" + "r" * len(ks) + "}", r"\toprule",
+             "matrix & method & " + " & ".join(f"$k={k}$" for k in ks) + r" \\", r"\midrule"]
+    for matrix, rows in frame.groupby("matrix", sort=False):
+        for method, by_k in rows.groupby("method", sort=False):
+            by_k = by_k.set_index("k")
+            lines.append(f"{matrix} & {method} & " + " & ".join(cell(by_k.loc[k]) for k in ks) + r" \\")
+        lines.append(r"\midrule")
+    for method, times in PAPER.items():
+        lines.append(f"paper (Colab) & {method} & "
+                     + " & ".join(f"{1e3 * times[k]:.3g}" if k in times else "--" for k in ks) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", ""]
+    write_tex("\n".join(lines), snakemake.output.table, prov)
+
+    matrices = list(frame.matrix.unique())
+    color = colors(list(frame.method.unique()))
+    fig, axes = figure(1, len(matrices), height=2.5)
+    for ax, matrix in zip(axes[0], matrices):
+        rows = frame[(frame.matrix == matrix) & frame.reached]
+        for method, by_k in rows.groupby("method", sort=False):
+            ax.plot(by_k.k, by_k.time_ms, marker="o", label=method, color=color[method])
+        ax.set(xscale="log", yscale="log", xlabel="k", ylabel="ms to reach rtol", title=matrix)
+    axes[0][-1].legend(fontsize="small")
+    save_figure(fig, snakemake.output.pdf, snakemake.output.png, prov)
+
+    values = {"topk.size": int(frame.m.iloc[0]), "topk.rtol": tex_number(frame.rtol.iloc[0]),
+              "topk.device": frame.device.iloc[0]}
+    for row in frame.itertuples():
+        values[f"topk.{row.matrix}.{row.method}.k{row.k}"] = cell(row)
+    write_tex(tex_values(values), snakemake.output.values, prov)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", required=True, help="CSV to write")
+    parser.add_argument("--stacks", action="store_true", help="the optimizer step on layer stacks")
+    parser.add_argument("--size", type=int, default=5000)
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--rtol", type=float, default=1e-2)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--matrices", nargs="+", default=["gaussian", "decaying"])
+    parser.add_argument("--methods", nargs="+", default=["lanczos", "power", "rsvd", "svd", "arpack", "propack",
+                                                          "cupy", "newton-schulz", "polar-express"])
+    parser.add_argument("--momentum", help="a saved momentum matrix (.pt) for the 'momentum' matrix kind")
+    parser.add_argument("--steps", type=int, default=20, help="stacks: timed optimizer steps")
+    args = parser.parse_args(argv)
+    if args.stacks:
+        frame = stacks(list(STACKS), STACK_LMOS, args.steps, 5, args.device)
+    else:
+        frame = table(args.matrices, args.size, args.ks, args.rtol, args.methods, args.reps, args.device,
+                      momentum=args.momentum)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, index=False)
+    print(frame.to_string())
+
+
+if __name__ == "__main__":
+    if "snakemake" in globals():
+        setup(snakemake)  # noqa: F821 (set by Snakemake)
+        {"topk_timing_run": run_job, "topk_timing_report": report_job}[snakemake.rule](snakemake)  # noqa: F821
+    else:
+        main()

@@ -1,0 +1,222 @@
+"""Synthetic least squares (paper §6.1, Figure 1 and the theory table).
+
+    F(X) = ½⟨X − S, M(X − S)N⟩,   ∇F(X) = M(X − S)N,   F* = F(S) = 0,
+
+X, S ∈ ℝ^{n×n}, S Gaussian, M and N symmetric PSD with eigenvalues uniform in (0, 1) and
+Haar-random eigenvectors. Each method is the LMO step X ← X − η·lmo(∇F(X)) from X₀ = 0,
+run for all seeds at once (the seeds are a batch dimension of every tensor).
+
+Theory (Kovalev 2025, Cor. 1): if ∇F is L-Lipschitz from ‖·‖ to its dual ‖·‖†, the LMO step
+with η = ε/L for K = LΔ₀/ε² iterations has mean ‖∇F‖† ≤ Δ₀/(ηK) + Lη/2 = 3ε/2.
+"""
+import math
+
+import pandas as pd
+import torch
+
+from common import fanions  # this commit's lib/fanions
+from common import lmo_options, method_label, provenance, read_csv, save_figure, tex_number, tex_values, write_csv
+from common import setup, write_tex
+
+# The paper's §6.1 numbers at n = 50, for the table beside ours.
+PAPER = {"muon": {"L": 171.4, "lr": 2.33e-4, "K": 68},
+         "neon": {"L": 47.7, "lr": 2.10e-2, "K": 11919},
+         "nsgd": {"L": 16.2, "lr": 1.75e-2, "K": 323}}
+
+
+# ---------------------------------------------------------------- the problem
+def random_psd(n, generator, batch):
+    """Q diag(λ) Qᵀ with λ ~ U(0, 1) and Q Haar-orthogonal (QR of a Gaussian, signs fixed)."""
+    Q, R = torch.linalg.qr(torch.randn(batch, n, n, generator=generator, dtype=torch.float64))
+    Q = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2)
+    eigenvalues = torch.rand(batch, n, generator=generator, dtype=torch.float64)
+    return (Q * eigenvalues.unsqueeze(-2)) @ Q.mT
+
+
+def problem(n, seeds):
+    """M, N, S for each seed, stacked: (seeds, n, n) each."""
+    parts = []
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(seed)
+        M, N = random_psd(n, generator, 1), random_psd(n, generator, 1)
+        parts.append((M, N, torch.randn(1, n, n, generator=generator, dtype=torch.float64)))
+    return tuple(torch.cat(tensors) for tensors in zip(*parts))
+
+
+def loss(X, M, N, S):
+    """F(X) − F* = ½⟨X − S, M(X − S)N⟩."""
+    E = X - S
+    return 0.5 * (E * (M @ E @ N)).sum((-2, -1))
+
+
+def gradient(X, M, N, S):
+    return M @ (X - S) @ N
+
+
+def descend(M, N, S, lmo, options, lr, iterations):
+    """Run X ← X − lr·lmo(∇F(X)); per iteration 0..iterations: F − F*, ‖∇F‖_op and the LMO's own ‖∇F‖†."""
+    X = torch.zeros_like(S)
+    trace = torch.empty(iterations + 1, 3, S.size(0), dtype=S.dtype)
+    for t in range(iterations + 1):
+        G = gradient(X, M, N, S)
+        trace[t] = torch.stack([loss(X, M, N, S), fanions.norms.spectral(G), fanions.dual_norm(G, lmo, **options)])
+        if t < iterations:
+            X = X - lr * fanions.lmo(G, lmo, **options)
+    return trace
+
+
+def trace_frame(trace, seeds):
+    """The trace (iterations, 3, seeds) as a long table: seed, iteration, loss_gap, grad_op, grad_dual."""
+    iterations, _, count = trace.shape
+    frame = pd.DataFrame(trace.permute(2, 0, 1).reshape(-1, 3).numpy(), columns=["loss_gap", "grad_op", "grad_dual"])
+    frame.insert(0, "iteration", list(range(iterations)) * count)
+    frame.insert(0, "seed", [seed for seed in seeds for _ in range(iterations)])
+    return frame
+
+
+# ---------------------------------------------------------------- theory
+def smoothness(lmo, M, N):
+    """L of ∇F between the LMO's norm and its dual (the paper's estimates), per seed."""
+    n = M.size(-1)
+    if lmo == "nsgd":  # Frobenius: ‖M‖_F‖N‖_F
+        return fanions.norms.frobenius(M) * fanions.norms.frobenius(N)
+    if lmo == "muon":  # spectral: (2/n)‖M‖_nuc‖N‖_nuc
+        return 2 / n * fanions.norms.nuclear(M) * fanions.norms.nuclear(N)
+    if lmo == "neon":  # nuclear: n‖M‖_op‖N‖_op
+        return n * fanions.norms.spectral(M) * fanions.norms.spectral(N)
+    raise ValueError(f"no smoothness constant for lmo {lmo!r}; theory covers {sorted(PAPER)}")
+
+
+def target(lmo, n, op_target):
+    """ε in the LMO's dual norm that stands for ε₂ = op_target in ‖·‖_op: ε₂ (Neon), n/2·ε₂ (Muon), √n/2·ε₂ (NSGD)."""
+    return op_target * {"neon": 1.0, "muon": n / 2, "nsgd": math.sqrt(n) / 2}[lmo]
+
+
+def theory_rows(n, seeds, op_target, defaults):
+    """Per method and seed: L, ε, η = ε/L, K = LΔ₀/ε², and a run at η for K iterations."""
+    M, N, S = problem(n, seeds)
+    delta0 = loss(torch.zeros_like(S), M, N, S)
+    rows = []
+    for lmo in PAPER:
+        options = lmo_options({"lmo": lmo}, defaults)
+        eps = target(lmo, n, op_target)
+        for i, seed in enumerate(seeds):
+            L = smoothness(lmo, M[i], N[i]).item()
+            lr, K = eps / L, math.ceil(L * delta0[i].item() / eps**2)
+            trace = descend(M[i:i + 1], N[i:i + 1], S[i:i + 1], lmo, options, lr, K)[:, :, 0]
+            rows.append({"size": n, "seed": seed, "lmo": lmo, "L": L, "eps": eps, "lr": lr, "K": K,
+                         "delta0": delta0[i].item(), "mean_grad_dual": trace[:-1, 2].mean().item(),
+                         "bound": delta0[i].item() / (lr * K) + L * lr / 2, "min_grad_op": trace[:, 1].min().item(),
+                         "final_loss_gap": trace[-1, 0].item()})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- report
+def summarize(traces):
+    """Mean over seeds at the last iteration, per size and method."""
+    last = traces[traces.iteration == traces.iteration.max()]
+    return last.groupby(["size", "method", "label"], sort=False)[["loss_gap", "grad_op", "grad_dual"]].mean()
+
+
+def plot(traces, path_pdf, path_png, prov):
+    """Figure 1: F − F*, ‖∇F‖_op and the own dual norm vs iteration; geometric mean and min–max band over seeds."""
+    import style
+    metrics = {"loss_gap": r"$F(X_t) - F^\star$", "grad_op": r"$\|\nabla F(X_t)\|_{\mathrm{op}}$",
+               "grad_dual": r"$\|\nabla F(X_t)\|_\dagger$ (own dual)"}
+    sizes = sorted(traces["size"].unique())
+    colors = style.colors(traces["label"].unique())
+    fig, axes = style.figure(len(sizes), len(metrics), sharex=True)
+    for row, size in zip(axes, sizes):
+        for ax, (metric, title) in zip(row, metrics.items()):
+            for label, runs in traces[traces["size"] == size].groupby("label", sort=False):
+                stats = runs.groupby("iteration")[metric].agg(["min", "max", lambda v: v.clip(lower=1e-300).map(math.log).mean()])
+                ax.plot(stats.index, stats.iloc[:, 2].map(math.exp), color=colors[label], label=label, lw=1)
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[label], alpha=0.2, lw=0)
+            ax.set(yscale="log", title=f"{title}, $n = {size}$")
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(colors), 4))
+    save_figure(fig, path_pdf, path_png, prov)
+
+
+def theory_table(theory, n):
+    """The theory table at size n (mean over seeds), ours beside the paper's."""
+    mean = theory[theory["size"] == n].groupby("lmo", sort=False).mean(numeric_only=True)
+    lines = [r"\begin{tabular}{lrrrrrrr}", r"\toprule",
+             r" & \multicolumn{3}{c}{ours} & \multicolumn{3}{c}{paper} & \\",
+             r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}",
+             r"method & $L$ & $\eta = \varepsilon/L$ & $K$ & $L$ & $\eta$ & $K$ & mean $\|\nabla F\|_\dagger$ / bound \\",
+             r"\midrule"]
+    for lmo, row in mean.iterrows():
+        paper = PAPER[lmo]
+        cells = [method_label({"lmo": lmo}), tex_number(row.L), tex_number(row.lr), f"{row.K:.0f}",
+                 tex_number(paper["L"]), tex_number(paper["lr"]), f"{paper['K']}",
+                 f"{tex_number(row.mean_grad_dual)} / {tex_number(row.bound)}"]
+        lines.append(" & ".join(cells) + r" \\")
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+
+
+def values(summary, theory, settings):
+    """The numbers the paper's text quotes, as ``\\val`` keys; "max" stands for the largest size."""
+    largest = max(settings["sizes"])
+    out = {"ls.iterations": settings["iterations"], "ls.lr": tex_number(settings["lr"]),
+           "ls.seeds": len(settings["seeds"]), "ls.sizes": ", ".join(map(str, settings["sizes"])),
+           "ls.largest": largest, "ls.op_target": tex_number(settings["op_target"])}
+    for (size, method, _), row in summary.iterrows():
+        for name in {f"n{size}", "max" if size == largest else f"n{size}"}:
+            out[f"ls.{name}.{method}.loss_gap"] = tex_number(row.loss_gap)
+            out[f"ls.{name}.{method}.grad_op"] = tex_number(row.grad_op)
+    mean = theory.groupby(["size", "lmo"]).mean(numeric_only=True)
+    for (size, lmo), row in mean.iterrows():
+        for name in {f"n{size}", "max" if size == largest else f"n{size}"}:
+            out[f"ls.{name}.theory.{lmo}.L"] = tex_number(row.L)
+            out[f"ls.{name}.theory.{lmo}.lr"] = tex_number(row.lr)
+            out[f"ls.{name}.theory.{lmo}.K"] = f"{row.K:.0f}"
+            out[f"ls.{name}.theory.{lmo}.mean_grad_dual"] = tex_number(row.mean_grad_dual)
+            out[f"ls.{name}.theory.{lmo}.bound"] = tex_number(row.bound)
+            out[f"ls.{name}.theory.{lmo}.paper_lr_times_eps_L"] = tex_number(PAPER[lmo]["lr"] * row.eps * PAPER[lmo]["L"])
+    return out
+
+
+# ---------------------------------------------------------------- the rules
+def run_job(snakemake):
+    settings = snakemake.params.settings
+    n, seeds = int(snakemake.wildcards.size), settings["seeds"]
+    spec = settings["method"]
+    options = lmo_options(spec, settings["lmo_options"])
+    trace = descend(*problem(n, seeds), spec["lmo"], options, settings["lr"], settings["iterations"])
+    frame = trace_frame(trace, seeds)
+    frame.insert(0, "method", snakemake.wildcards.method)
+    frame.insert(1, "label", method_label(spec))
+    frame.insert(0, "size", n)
+    write_csv(frame, snakemake.output[0], provenance(snakemake))
+
+
+def theory_job(snakemake):
+    settings = snakemake.params.settings
+    rows = theory_rows(int(snakemake.wildcards.size), settings["seeds"], settings["op_target"],
+                       settings["lmo_options"])
+    write_csv(rows, snakemake.output[0], provenance(snakemake))
+
+
+def figure_job(snakemake):
+    traces = pd.concat(map(read_csv, snakemake.input.runs))
+    plot(traces, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
+
+
+def table_job(snakemake):
+    settings = snakemake.params.settings
+    traces = pd.concat(map(read_csv, snakemake.input.runs))
+    theory = pd.concat(map(read_csv, snakemake.input.theory))
+    summary = summarize(traces)
+    prov = provenance(snakemake)
+    write_csv(summary.reset_index(), snakemake.output.summary, prov)
+    write_csv(theory, snakemake.output.theory, prov)
+    write_tex(theory_table(theory, max(settings["sizes"])), snakemake.output.table, prov)
+    write_tex(tex_values(values(summary, theory, settings)), snakemake.output.values, prov)
+
+
+if __name__ == "__main__":
+    setup(snakemake)  # noqa: F821 (set by Snakemake)
+    {"least_squares_run": run_job, "least_squares_theory": theory_job, "least_squares_figure": figure_job,
+     "least_squares_table": table_job}[snakemake.rule](snakemake)  # noqa: F821 (set by Snakemake)

@@ -1,0 +1,103 @@
+"""Norm balls in the plane (or space) of singular values (paper Appendix C, Figures 3-5).
+
+A unitarily invariant norm is a function of the singular values, so its unit ball is drawn in
+(σ₁, σ₂) or (σ₁, σ₂, σ₃), signs and order free. Two ways to trace a boundary:
+  - the LMO ball {D : ‖D‖ ≤ 1} whose dual is an LMO's ``dual_norm``: its support point in direction
+    u is lmo(diag(u)) (diagonal for diagonal input), so the points diag(lmo(diag(u))) over unit u,
+    in angle order, trace it (the vertices of a polytope, joined, are its edges). A mixture's ball is
+    the Minkowski sum α·B₁ + (1−α)·B₂, traced by α·lmo₁ + (1−α)·lmo₂, which is the mixture's LMO;
+  - a norm's own unit sphere, radially: u / ‖diag(u)‖.
+"""
+import torch
+
+from common import fanions  # this commit's lib/fanions
+from common import lmo_options, method_label, provenance, save_figure, setup
+
+EXACT = {"polar": "svd", "backend": "svd"}  # exact LMOs where an LMO takes these options
+
+
+def lmo_boundary(directions, lmo, **options):
+    """Points diag(lmo(diag(u))) for the unit ``directions`` u (P, r): the boundary of the LMO's ball."""
+    D = fanions.lmo(torch.diag_embed(directions), lmo, **options)
+    return torch.diagonal(D, dim1=-2, dim2=-1)
+
+
+def radial_boundary(directions, norm):
+    """Points u / norm(diag(u)): the unit sphere of ``norm`` (a function of a matrix batch)."""
+    return directions / norm(torch.diag_embed(directions)).unsqueeze(-1)
+
+
+def lmo_ball_norm(points, lmo, **options):
+    """‖p‖ of the LMO ball's own norm, numerically: the dual of ``dual_norm`` (``fanions.norms.gauge``)."""
+    return fanions.norms.gauge(lambda X: fanions.dual_norm(X, lmo, **options), points)
+
+
+def ky_fan_pair(k):
+    """The Ky Fan k-norm Σ_{i≤k} σᵢ and its dual max(‖·‖_nuc / k, ‖·‖_op)."""
+    return (lambda X: fanions.norms.ky_fan(X, k)), (lambda X: fanions.norms.ky_fan_dual(X, k))
+
+
+def sphere_grid(count, dtype=torch.float64):
+    """Unit vectors on a (θ, φ) grid (count × count × 3), for surface plots."""
+    theta, phi = torch.meshgrid(torch.linspace(0, torch.pi, count, dtype=dtype),
+                                torch.linspace(0, 2 * torch.pi, count, dtype=dtype), indexing="ij")
+    return torch.stack([theta.sin() * phi.cos(), theta.sin() * phi.sin(), theta.cos()], -1)
+
+
+# ---------------------------------------------------------------- the figures
+def figure_lmo_balls(settings):
+    """Figure 3: the LMO balls of the configured methods (Muon's square, F-Muon's rounded square)."""
+    import style
+    directions = fanions.norms.sphere_directions(2, settings["directions"])
+    fig, axes = style.figure(1, 1, height=3.0)
+    ax = axes[0, 0]
+    labels = [method_label(spec) for spec in settings["lmo_balls"].values()]
+    for label, spec in zip(labels, settings["lmo_balls"].values()):
+        p = lmo_boundary(directions, spec["lmo"], **lmo_options(spec, EXACT))
+        ax.plot(*torch.cat([p, p[:1]]).T, label=label, color=style.colors(labels)[label])
+    ax.set(aspect="equal", xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$", title="LMO balls")
+    ax.legend(loc="center")
+    return fig
+
+
+def figure_dual_balls(settings):
+    """Figure 4: α·B_op + (1−α)·B_F (dual ball of α‖·‖_nuc + (1−α)‖·‖_F, F-Muon) and
+    α·B_nuc + (1−α)·B_F (dual ball of α‖·‖_op + (1−α)‖·‖_F, F-Neon), for each α."""
+    import style
+    directions = fanions.norms.sphere_directions(2, settings["directions"])
+    fig, axes = style.figure(1, 2, height=3.0)
+    labels = [f"α = {alpha:g}" for alpha in settings["alphas"]]
+    colors = style.colors(labels)
+    for ax, lmo, title in zip(axes[0], ["f-muon", "f-neon"], [
+            r"$\alpha B_{\mathrm{op}} + (1-\alpha) B_F$, dual of $\alpha\|\cdot\|_{\mathrm{nuc}} + (1-\alpha)\|\cdot\|_F$",
+            r"$\alpha B_{\mathrm{nuc}} + (1-\alpha) B_F$, dual of $\alpha\|\cdot\|_{\mathrm{op}} + (1-\alpha)\|\cdot\|_F$"]):
+        for alpha, label in zip(settings["alphas"], labels):
+            p = lmo_boundary(directions, lmo, **lmo_options({"lmo": lmo, "alpha": alpha}, EXACT))
+            ax.plot(*torch.cat([p, p[:1]]).T, label=label, color=colors[label], lw=1)
+        ax.set(aspect="equal", xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$")
+        ax.set_title(title, fontsize="small")
+    axes[0, 1].legend(loc="center", fontsize="small")
+    return fig
+
+
+def figure_ky_fan_balls(settings):
+    """Figure 5: in (σ₁, σ₂, σ₃), the Ky Fan k-norm ball and its dual (for k = 2: max of pair sums ≤ 1,
+    and max(max|σᵢ|, ½Σ|σᵢ|) ≤ 1)."""
+    import style
+    k = settings["ky_fan_k"]
+    grid = sphere_grid(settings["grid"])
+    fig, axes = style.figure(1, 2, height=3.2, subplot_kw={"projection": "3d"})
+    names = [f"Ky Fan {k}-norm ball", f"its dual ball, max(nuc/{k}, op)"]
+    for ax, norm, title in zip(axes[0], ky_fan_pair(k), names):
+        p = radial_boundary(grid.reshape(-1, 3), norm).reshape(grid.shape)
+        ax.plot_surface(*p.unbind(-1), cmap="viridis", linewidth=0, antialiased=True, alpha=0.9)
+        ax.set(xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$", zlabel=r"$\sigma_3$", title=title, box_aspect=(1, 1, 1))
+    return fig
+
+
+FIGURES = {"lmo_balls": figure_lmo_balls, "dual_balls": figure_dual_balls, "ky_fan_balls": figure_ky_fan_balls}
+
+if __name__ == "__main__":
+    setup(snakemake)  # noqa: F821 (set by Snakemake)
+    fig = FIGURES[snakemake.wildcards.figure](snakemake.params.settings)  # noqa: F821
+    save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))  # noqa: F821

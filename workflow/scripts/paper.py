@@ -1,0 +1,51 @@
+"""The paper: its macros (scale, commit, which experiments are built, every number the text quotes)
+and the PDF, built by latexmk from paper/main.tex in a fresh directory."""
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import provenance, setup, write_tex
+
+LATEX_HELP = """latexmk was not found, so the paper cannot be built. Install LaTeX, then rerun:
+  Debian/Ubuntu: sudo apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
+  conda:         snakemake --cores all --sdm conda   (rule paper then uses envs/latex.yaml)
+  or build everything but the paper:  snakemake --cores all --omit-from paper"""
+
+MACROS = r"""\newcommand\Scale{%(scale)s}
+\newcommand\GitCommit{%(commit)s}
+\newcommand\defval[2]{\expandafter\def\csname val@#1\endcsname{#2}}
+\newcommand\val[1]{\ifcsname val@#1\endcsname\csname val@#1\endcsname\else
+  \PackageError{macros}{no value '#1' in results/macros.tex}{The pipeline did not produce it.}\fi}
+\newcommand\IfBuilt[3]{\ifcsname built@#1\endcsname #2\else #3\fi}
+\newcommand\NotBuilt[1]{\emph{Not yet built: the pipeline at commit \GitCommit{} has no rule that runs #1,
+  so this part of the paper reports no results of ours.}}
+"""
+
+
+def macros_job(snakemake):
+    params = snakemake.params
+    text = MACROS % {"scale": snakemake.config["scale"], "commit": params.commit}
+    text += "".join(f"\\expandafter\\def\\csname built@{name}\\endcsname{{}}\n" for name in params.experiments)
+    text += "".join(Path(path).read_text() for path in snakemake.input)
+    write_tex(text, snakemake.output[0], provenance(snakemake))
+
+
+def paper_job(snakemake):
+    if shutil.which("latexmk") is None:
+        sys.exit(LATEX_HELP)
+    with tempfile.TemporaryDirectory() as build:
+        result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-jobname=paper",
+                                 f"-outdir={build}", snakemake.input.tex], capture_output=True, text=True)
+        print(result.stdout, result.stderr)
+        if result.returncode:
+            tex_log = Path(build, "paper.log")
+            errors = [line for line in tex_log.read_text(errors="replace").splitlines() if line.startswith("!")]
+            sys.exit(f"latexmk failed (exit {result.returncode}); LaTeX errors: {errors}")
+        shutil.copy(Path(build) / "paper.pdf", snakemake.output[0])
+
+
+if __name__ == "__main__":
+    setup(snakemake)  # noqa: F821 (set by Snakemake)
+    {"macros": macros_job, "paper": paper_job}[snakemake.rule](snakemake)  # noqa: F821

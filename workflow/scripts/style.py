@@ -1,0 +1,19 @@
+"""The one plotting style of the paper's figures: seaborn's paper context, one colour per method."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+WIDTH = 6.75  # inches, a two-column text width
+sns.set_theme(context="paper", style="whitegrid", font_scale=0.9,
+              rc={"pdf.fonttype": 42, "axes.titlesize": "medium", "legend.frameon": False})
+
+
+def colors(labels):
+    """A fixed colour per label, in the order given (so a method keeps its colour across panels)."""
+    return dict(zip(labels, sns.color_palette("tab10", len(labels))))
+
+
+def figure(rows, cols, height=2.0, **kwargs):
+    return plt.subplots(rows, cols, figsize=(WIDTH, height * rows), squeeze=False, constrained_layout=True, **kwargs)
