@@ -146,39 +146,32 @@ def test_a_vector_in_a_matrix_only_group_is_refused():
         fanions.Fanion([{"params": [torch.nn.Parameter(torch.randn(4))], "use_lmo": True}])
 
 
-def _distributed_steps(rank, world, path, lmo, options):
-    import torch.distributed as dist
-    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
-    params = [torch.nn.Parameter(p) for p in _stack_params()]
+def _three_steps(lmo, options):
+    """Five 60×40 matrices and one 40×60 (two stacks), three Fanion steps on seeded gradients."""
+    g = torch.Generator().manual_seed(0)
+    shapes = [(60, 40)] * 5 + [(40, 60)]
+    params = [torch.nn.Parameter(torch.randn(*shape, generator=g)) for shape in shapes]
     opt = fanions.Fanion(params, lr=0.05, lmo=lmo, **options)
     for step in range(3):
         for i, p in enumerate(params):
-            p.grad = _gradient(p, step, i)
+            p.grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(100 * step + i))
         opt.step()
+    return params, opt
+
+
+def _distributed_steps(rank, world, path, lmo, options):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
+    params, opt = _three_steps(lmo, options)
     if rank == 0:
         torch.save([p.detach() for p in params] + [opt.state[params[0]].get("subspace")], f"{path}.out")
     dist.destroy_process_group()
 
 
-def _stack_params():
-    g = torch.Generator().manual_seed(0)
-    return [torch.randn(60, 40, generator=g) for _ in range(5)] + [torch.randn(40, 60, generator=g)]
-
-
-def _gradient(p, step, i):
-    g = torch.Generator().manual_seed(100 * step + i)
-    return torch.randn(p.shape, generator=g)
-
-
 @pytest.mark.parametrize("lmo,options", [("muon", {"polar": "newton-schulz"}),
                                          ("f-neon", {"alpha": 0.5, "backend": "lanczos", "rtol": 1e-6})])
 def test_sharded_step_over_two_processes_equals_one_process(tmp_path, lmo, options):
-    params = [torch.nn.Parameter(p) for p in _stack_params()]
-    opt = fanions.Fanion(params, lr=0.05, lmo=lmo, **options)
-    for step in range(3):
-        for i, p in enumerate(params):
-            p.grad = _gradient(p, step, i)
-        opt.step()
+    params, opt = _three_steps(lmo, options)
     path = tmp_path / "rendezvous"
     torch.multiprocessing.spawn(_distributed_steps, args=(2, str(path), lmo, options), nprocs=2)
     *sharded, subspace = torch.load(f"{path}.out")

@@ -254,10 +254,16 @@ def run_job(snakemake):
     write_csv(frame, snakemake.output[0], provenance(snakemake, settings["device"]))
 
 
+def milliseconds(x):
+    """3 significant digits, no exponent: 0.0123, 4.56, 789, 12345."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def cell(row):
-    """'12.3' (ms) where the method reached rtol, else '(err 0.031)'; the polar rows show their error to UVᵀ."""
+    """Milliseconds where the method reached rtol (the polar methods: always), else '(0.031)', the error
+    it stopped at, or 'fails' where no setting ran."""
     if row.reached or row.method in ("svd", "newton-schulz", "polar-express"):
-        return f"{row.time_ms:.3g}"
+        return milliseconds(row.time_ms)
     return f"({row.error:.2g})" if math.isfinite(row.error) else "fails"
 
 
@@ -277,7 +283,7 @@ def report_job(snakemake):
         lines.append(r"\midrule")
     for method, times in PAPER.items():
         lines.append(f"paper (Colab) & {method} & "
-                     + " & ".join(f"{1e3 * times[k]:.3g}" if k in times else "--" for k in ks) + r" \\")
+                     + " & ".join(milliseconds(1e3 * times[k]) if k in times else "--" for k in ks) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     write_tex("\n".join(lines), snakemake.output.table, prov)
 
