@@ -299,7 +299,7 @@ def report_job(snakemake):
     save_figure(fig, snakemake.output.pdf, snakemake.output.png, prov)
 
     values = {"topk.size": int(frame.m.iloc[0]), "topk.rtol": tex_number(frame.rtol.iloc[0]),
-              "topk.device": frame.device.iloc[0]}
+              "topk.device": frame.device.iloc[0].replace("_", r"\_")}  # x86_64: TeX text
     for row in frame.itertuples():
         values[f"topk.{row.matrix}.{row.method}.k{row.k}"] = cell(row)
     write_tex(tex_values(values), snakemake.output.values, prov)
