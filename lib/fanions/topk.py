@@ -25,6 +25,17 @@ class TopK:
         return iter((self.U, self.S, self.V))
 
 
+def _times(M, X):
+    """M X for a thin X, computed as (Xᵀ Mᵀ)ᵀ: the row-major thin-by-wide GEMM is several times
+    faster on CPUs (2000², b = 4: 1.4 ms against 2.9 ms, and Mᵀ X 17 ms the direct way); on a GPU alike."""
+    return (X.mT @ M.mT).mT
+
+
+def _times_t(M, Y):
+    """Mᵀ Y for a thin Y, as (Yᵀ M)ᵀ."""
+    return (Y.mT @ M).mT
+
+
 def svd(M, k, **_):
     """Exact: the leading k triplets of torch.linalg.svd."""
     U, S, Vh = torch.linalg.svd(M, full_matrices=False)
@@ -71,9 +82,9 @@ def _ritz(M, Q, k):
 
     Returns the triplets, Mᵀ Ũ (the next power-iteration block, reused) and ``_ritz_error``.
     """
-    U, S, Wh = torch.linalg.svd(M @ Q, full_matrices=False)
+    U, S, Wh = torch.linalg.svd(_times(M, Q), full_matrices=False)
     V = Q @ Wh.mT
-    MtU = M.mT @ U
+    MtU = _times_t(M, U)
     residual = (MtU - V * S.unsqueeze(-2)).norm(dim=-2)
     return U, S, V, MtU, *_ritz_error(S, residual, k)
 
@@ -152,8 +163,8 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     noise_n, noise_m = (torch.randn(*M.shape[:-2], rows, b, generator=generator, dtype=M.dtype, device=M.device)
                         for rows in (n, m))
     Q = _random_block(M, b, seed, init)
-    P, B = torch.linalg.qr(M @ Q)
-    Qn, _, L = _extend(Q, M.mT @ P, noise_n)
+    P, B = torch.linalg.qr(_times(M, Q))
+    Qn, _, L = _extend(Q, _times_t(M, P), noise_n)
     matvecs, blocks = 2 * b, 1
     while True:
         if blocks == 1 or blocks % check_every == 0 or Q.size(-1) + b > max_basis:
@@ -165,9 +176,9 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
                 return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs, V[..., :b])
             if Q.size(-1) + b > max_basis:  # thick restart: M V_j = U_j Σ_j, Mᵀ U_j − V_j Σ_j ∈ span(Qn)
                 Q, P, B = V[..., :keep], U[..., :keep], torch.diag_embed(S[..., :keep])
-        Pn, C, R = _extend(P, M @ Qn, noise_m)
+        Pn, C, R = _extend(P, _times(M, Qn), noise_m)
         B, Q, P = _block_upper(B, C, R), torch.cat([Q, Qn], -1), torch.cat([P, Pn], -1)
-        Qn, _, L = _extend(Q, M.mT @ Pn, noise_n)
+        Qn, _, L = _extend(Q, _times_t(M, Pn), noise_n)
         matvecs, blocks = matvecs + 2 * b, blocks + 1
 
 
