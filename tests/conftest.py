@@ -1,4 +1,5 @@
 """Shared by the tests: matrices with a given spectrum, and a private copy of the workflow to run Snakemake in."""
+import os
 import shutil
 import subprocess
 import sys
@@ -22,8 +23,13 @@ def workdir(tmp_path):
     return tmp_path
 
 
+TIKTOKEN_CACHE = REPO.parent / "shared/data/gpt2_tokenizer/tiktoken_cache"  # offline GPT-2 BPE, where present
+
+
 def snakemake(workdir, *args, check=True):
-    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, text=True,
+    """Snakemake in the copy; the offline GPT-2 tokenizer files (beside the clone, as in CI) reach tiktoken."""
+    env = {**os.environ, **({"TIKTOKEN_CACHE_DIR": str(TIKTOKEN_CACHE)} if TIKTOKEN_CACHE.is_dir() else {})}
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, text=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if check and result.returncode:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}")

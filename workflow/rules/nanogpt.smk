@@ -1,0 +1,143 @@
+"""NanoGPT pre-training (paper §6.3): token shards from the configured source; one job per run × seed,
+train_gpt.py under torchrun with one process per GPU, resumed from its checkpoint after a kill or a
+time limit; then the table, the figure and the values the text quotes."""
+import glob
+
+NG = config["nanogpt"]
+NG_DATA, NG_RES = NG["data"], NG["resources"]
+NG_SCRIPT = "../scripts/nanogpt.py"
+NG_RUN = "results/nanogpt/runs/{source}/{run}/seed{seed}"
+NG_RUNS = expand(NG_RUN, source=NG_DATA["source"], run=NG["runs"], seed=NG["seeds"])
+EXPERIMENTS["nanogpt"] = [
+    "results/figures/nanogpt_figure.pdf",
+    "results/tables/nanogpt_table.tex",
+    "results/values/nanogpt.tex",
+]
+
+
+def ng_shards(split):
+    """The shards of a split (train or val) for the configured source."""
+    if NG_DATA["source"] == "fineweb":
+        return [f"data/fineweb10B/{name}" for name in NG_DATA["fineweb"][split]]
+    if NG_DATA["source"] == "local":
+        return sorted(glob.glob(NG_DATA["local"][split])) or [NG_DATA["local"][split]]  # none: a missing input
+    return [f"results/nanogpt/shards/{NG_DATA['source']}/{split}.bin"]
+
+
+def ng_settings(w, input):
+    """Everything train_gpt.py reads, for one run and seed."""
+    run = NG["runs"][w.run]
+    return {**NG["train"], "model": NG["model"], "method": run["method"], "lr": run["lr"], "seed": int(w.seed),
+            "data_source": w.source, "train_files": list(input.train), "val_files": list(input.val)}
+
+
+rule nanogpt_download:
+    output:
+        "data/fineweb10B/{name}.bin",
+    params:
+        settings={key: NG_DATA["fineweb"][key] for key in ("repo", "sha256")},
+    log:
+        f"{LOGS}/nanogpt_download/{{name}}.log",
+    benchmark:
+        f"{BENCHMARKS}/nanogpt_download/{{name}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        NG_SCRIPT
+
+
+rule nanogpt_corpus:
+    output:
+        "results/nanogpt/corpus/generated.txt",
+    params:
+        settings={key: NG_DATA["corpus"][key] for key in ("generated_documents", "seed")},
+    log:
+        f"{LOGS}/nanogpt_corpus.log",
+    benchmark:
+        f"{BENCHMARKS}/nanogpt_corpus.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        NG_SCRIPT
+
+
+rule nanogpt_convert:
+    input:
+        NG_DATA["corpus"]["path"] or "results/nanogpt/corpus/generated.txt",
+    output:
+        train="results/nanogpt/shards/corpus/train.bin",
+        val="results/nanogpt/shards/corpus/val.bin",
+    params:
+        settings={key: NG_DATA["corpus"][key] for key in ("val_documents", "tiktoken_cache")},
+    log:
+        f"{LOGS}/nanogpt_convert.log",
+    benchmark:
+        f"{BENCHMARKS}/nanogpt_convert.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        NG_SCRIPT
+
+
+rule nanogpt_synthetic:
+    output:
+        train="results/nanogpt/shards/synthetic/train.bin",
+        val="results/nanogpt/shards/synthetic/val.bin",
+    params:
+        settings=NG_DATA["synthetic"],
+    log:
+        f"{LOGS}/nanogpt_synthetic.log",
+    benchmark:
+        f"{BENCHMARKS}/nanogpt_synthetic.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        NG_SCRIPT
+
+
+rule nanogpt_train:
+    input:
+        train=ng_shards("train"),
+        val=ng_shards("val"),
+    output:
+        curve=f"{NG_RUN}.csv",
+        summary=f"{NG_RUN}.json",
+    wildcard_constraints:
+        source=NG_DATA["source"],
+        seed=r"\d+",
+    params:
+        settings=ng_settings,
+        checkpoint="results/nanogpt/checkpoints/{source}/{run}_seed{seed}.pt",  # not an output: kept on failure
+    threads: max(NG_RES["gpu"], 1) * NG_RES["cpus_per_gpu"]
+    resources:
+        **NG_RES,
+    log:
+        f"{LOGS}/nanogpt_train/{{source}}/{{run}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/nanogpt_train/{{source}}/{{run}}_seed{{seed}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        NG_SCRIPT
+
+
+rule nanogpt_report:
+    input:
+        curves=[f"{run}.csv" for run in NG_RUNS],
+        summaries=[f"{run}.json" for run in NG_RUNS],
+    output:
+        summary="results/nanogpt/summary.csv",
+        table="results/tables/nanogpt_table.tex",
+        values="results/values/nanogpt.tex",
+        pdf="results/figures/nanogpt_figure.pdf",
+        png="results/figures/nanogpt_figure.png",
+    params:
+        settings={"baseline": NG["baseline"], "runs": NG["runs"], "seeds": NG["seeds"]},
+    log:
+        f"{LOGS}/nanogpt_report.log",
+    benchmark:
+        f"{BENCHMARKS}/nanogpt_report.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        NG_SCRIPT

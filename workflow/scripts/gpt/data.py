@@ -1,0 +1,67 @@
+"""Token shards: the binary format of modded-nanogpt's fineweb10B files, one reader, one loader.
+
+A shard is 256 little-endian int32 (magic 20240520, version 1, the token count, then zeros),
+followed by the tokens as little-endian uint16 (GPT-2 ids < 65536). Every document starts with
+<|endoftext|> (50256), which the model's document mask uses as the boundary.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MAGIC, VERSION, HEADER_INTS = 20240520, 1, 256
+
+
+def read_shard(path):
+    """The tokens of a shard (a read-only uint16 memmap), after checking its header and size."""
+    header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
+    if len(header) < HEADER_INTS or header[0] != MAGIC:
+        raise ValueError(f"{path}: not a token shard (no magic number {MAGIC} in a {HEADER_INTS}-int32 header)")
+    if header[1] != VERSION:
+        raise ValueError(f"{path}: shard version {header[1]}, only version {VERSION} is known")
+    held = (os.path.getsize(path) - 4 * HEADER_INTS) / 2
+    if held != header[2]:
+        raise ValueError(f"{path}: the header counts {header[2]} tokens, the file holds {held:g}")
+    return np.memmap(path, dtype="<u2", mode="r", offset=4 * HEADER_INTS, shape=(int(held),))
+
+
+def write_shard(path, tokens):
+    """Write tokens (ids < 65536, at least one) as a shard, atomically: a temporary file renamed into place."""
+    tokens = np.asarray(tokens)
+    if tokens.size == 0 or tokens.min() < 0 or tokens.max() >= 2**16:
+        raise ValueError(f"{path}: a shard holds at least one token, each id in [0, 65536) (uint16)")
+    header = np.zeros(HEADER_INTS, dtype="<i4")
+    header[:3] = MAGIC, VERSION, len(tokens)
+    tmp = Path(f"{path}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(header.tobytes() + tokens.astype("<u2").tobytes())
+    os.replace(tmp, path)
+
+
+class ShardLoader:
+    """Sequences of seq_len tokens (and their next tokens) for rank r of w, cycling over the shards:
+    step by step the ranks read consecutive slices [p + r·T, p + (r+1)·T + 1) and p moves on by w·T;
+    a shard too short for the next w·T + 1 tokens is left for the next one. Its state resumes it."""
+
+    def __init__(self, files, seq_len, rank=0, world=1):
+        self.files, self.seq_len, self.rank, self.world = list(files), seq_len, rank, world
+        self.load_state_dict({"shard": 0, "position": 0})
+
+    def state_dict(self):
+        return {"shard": self.shard, "position": self.position}
+
+    def load_state_dict(self, state):
+        self.shard, self.position = state["shard"], state["position"]
+        self.tokens = read_shard(self.files[self.shard])
+        if len(self.tokens) < self.world * self.seq_len + 1:
+            raise ValueError(f"{self.files[self.shard]}: {len(self.tokens)} tokens, fewer than one step "
+                             f"of {self.world} × {self.seq_len} + 1")
+
+    def next_batch(self, device):
+        if self.position + self.world * self.seq_len + 1 > len(self.tokens):
+            self.load_state_dict({"shard": (self.shard + 1) % len(self.files), "position": 0})
+        start = self.position + self.rank * self.seq_len
+        chunk = torch.from_numpy(self.tokens[start:start + self.seq_len + 1].astype(np.int64)).to(device)
+        self.position += self.world * self.seq_len
+        return chunk[:-1], chunk[1:]

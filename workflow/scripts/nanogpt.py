@@ -1,0 +1,230 @@
+"""NanoGPT speedrun (paper §6.3): the token shards, the training jobs (train_gpt.py under torchrun), the report.
+
+Shards come from one of four sources (config nanogpt.data.source): `fineweb`, the GPT-2 tokens of
+FineWeb-10B that modded-nanogpt trains on, downloaded from Hugging Face and checked; `local`,
+shards already on disk; `corpus`, a text file (or a generated one) tokenized here with GPT-2's
+tokenizer; `synthetic`, random tokens in the real format, for timing only: their losses are
+marked as such everywhere and are never the paper's results.
+"""
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from hashlib import sha256
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common import REPO, provenance, read_csv, save_figure, setup, tex_number, tex_values, write_csv, write_tex
+from gpt.data import read_shard, write_shard
+from gpt.model import EOT
+
+# §6.3: final validation loss after 1750 steps (lr, momentum 0.95); α = 0.3 is only "not lower than α = −0.1".
+PAPER = {("muon", None, 0.05): 3.279, ("f-muon", 0.5, 0.07): 3.281, ("f-muon", -0.1, 0.07): 3.2818}
+RECORD = (3.2770, 0.0038, 7)  # the 2024-11-24 record's logs: mean, std over its 7 runs with its own Muon
+SYNTHETIC_NOTE = "synthetic tokens: a timing and plumbing check, not a validation loss"
+
+
+# ---------------------------------------------------------------- data
+def download(repo, filename, path, expected_sha256=None):
+    """One file of a Hugging Face dataset repo to path, kept only if it reads as a shard (and matches
+    its pinned sha256); written by a rename, so path is never a partial file."""
+    from huggingface_hub import hf_hub_download
+    with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
+        local = hf_hub_download(repo, filename, repo_type="dataset", local_dir=tmp)
+        read_shard(local)
+        digest = file_sha256(local)
+        print(f"{filename}: sha256 {digest}")
+        if expected_sha256 and digest != expected_sha256:
+            raise ValueError(f"{filename}: sha256 {digest}, expected {expected_sha256}; nothing was written")
+        os.replace(local, path)
+
+
+def file_sha256(path):
+    digest = sha256()
+    with open(path, "rb") as f:
+        while block := f.read(2**24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def generated_corpus(documents, seed):
+    """Short stories from a small grammar (deterministic in seed): a learnable stand-in for TinyStories."""
+    rng = random.Random(seed)
+    names, animals = ["Tom", "Lily", "Max", "Sue", "Ben", "Mia"], ["cat", "dog", "bird", "fox", "frog", "bear"]
+    places, things = ["park", "garden", "forest", "river", "house"], ["ball", "kite", "hat", "apple", "box"]
+    feelings, verbs = ["happy", "sad", "tired", "brave", "curious"], ["played", "ran", "jumped", "sang", "slept"]
+    stories = []
+    for _ in range(documents):
+        name, animal, place, thing = (rng.choice(words) for words in (names, animals, places, things))
+        sentences = [f"Once upon a time, there was a {rng.choice(feelings)} {animal} named {name}.",
+                     f"{name} lived near the {place}."]
+        for _ in range(rng.randint(2, 5)):
+            sentences.append(rng.choice([
+                f"One day, {name} found a {thing} in the {rng.choice(places)}.",
+                f"{name} {rng.choice(verbs)} with the {thing} all day.",
+                f"The {thing} made {name} feel {rng.choice(feelings)}.",
+                f"{name} met a {rng.choice(animals)} who {rng.choice(verbs)} by the {rng.choice(places)}."]))
+        sentences.append(f"At night, {name} went home and felt {rng.choice(feelings)}. The end.")
+        stories.append(" ".join(sentences))
+    return "\n<|endoftext|>\n".join(stories) + "\n<|endoftext|>\n"
+
+
+def gpt2_encoding(tiktoken_cache):
+    """tiktoken's GPT-2 encoding, from the offline cache when that folder exists (else tiktoken downloads it)."""
+    if tiktoken_cache and Path(tiktoken_cache).is_dir():
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(Path(tiktoken_cache).resolve())
+    else:
+        print(f"no tokenizer cache at {tiktoken_cache}: tiktoken downloads GPT-2's BPE files (offline, point "
+              "nanogpt.data.corpus.tiktoken_cache at a folder holding them)")
+    import tiktoken
+    return tiktoken.get_encoding("gpt2")
+
+
+def convert(text, val_documents, encoding):
+    """A corpus (documents separated by <|endoftext|>) as (train, val) token arrays: each document is
+    <|endoftext|> followed by its GPT-2 tokens, as in modded-nanogpt's fineweb shards; the first
+    val_documents documents are the validation split."""
+    documents = [doc.strip() for doc in text.split("<|endoftext|>") if doc.strip()]
+    if len(documents) <= val_documents:
+        raise ValueError(f"the corpus holds {len(documents)} documents, not more than val_documents={val_documents}")
+    tokens = [np.array([EOT, *encoding.encode_ordinary(doc)], dtype=np.uint16) for doc in documents]
+    return np.concatenate(tokens[val_documents:]), np.concatenate(tokens[:val_documents])
+
+
+def synthetic_tokens(count, seed, mean_document=512):
+    """Uniform random GPT-2 ids with <|endoftext|> at random document starts (format only: nothing to learn)."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, EOT, count, dtype=np.uint16)
+    tokens[rng.random(count) < 1 / mean_document] = EOT
+    tokens[0] = EOT
+    return tokens
+
+
+# ---------------------------------------------------------------- training
+def launch(settings, processes, threads, curve, summary, checkpoint):
+    """train_gpt.py under torchrun with this interpreter: one process per GPU (one on a CPU), its output to the log."""
+    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               str(REPO / "workflow/scripts/train_gpt.py"), json.dumps(settings), curve, summary, checkpoint]
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout,
+                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+
+
+# ---------------------------------------------------------------- report
+def load_runs(curves, summaries):
+    """All runs as two frames: the validation curves, and one row per run (final loss, timing)."""
+    frames, rows = [], []
+    for curve, summary in zip(curves, summaries):
+        record = json.loads(Path(summary).read_text())
+        settings = record["provenance"]["settings"]
+        run = {"run": Path(curve).parent.name, "seed": settings["seed"], "lmo": settings["method"]["lmo"],
+               "alpha": settings["method"].get("alpha"), "lr": settings["lr"], "source": settings["data_source"]}
+        frames.append(read_csv(curve).assign(**run))
+        rows.append({**run, **{key: record[key] for key in ("final_val_loss", "ms_per_step", "compile_s")}})
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(rows)
+
+
+def label(row):
+    name = {"muon": "Muon", "f-muon": "F-Muon", "s-muon": "S-Muon"}.get(row.lmo, row.lmo)
+    alpha = "" if pd.isna(row.alpha) else rf" $\alpha={row.alpha:g}$"
+    return f"{name}{alpha}, lr {row.lr:g}"
+
+
+def summarize(runs, baseline):
+    """Per run id: seeds, final loss mean ± std, ms/step (and its ratio to the baseline run), compile s, paper."""
+    keys = ["run", "lmo", "alpha", "lr", "source"]
+    summary = runs.groupby(keys, sort=False, dropna=False).agg(
+        seeds=("seed", "size"), mean=("final_val_loss", "mean"), std=("final_val_loss", "std"),
+        ms_per_step=("ms_per_step", "mean"), compile_s=("compile_s", "mean")).reset_index()
+    base = summary.loc[summary["run"] == baseline, "ms_per_step"]
+    summary["time_ratio"] = summary["ms_per_step"] / base.iloc[0] if len(base) else math.nan
+    summary["paper"] = [PAPER.get((r.lmo, None if pd.isna(r.alpha) else r.alpha, r.lr)) for r in summary.itertuples()]
+    summary["label"] = [label(r) for r in summary.itertuples()]
+    return summary
+
+
+def table(summary, source):
+    lines = [r"\begin{tabular}{lrrrrr}", r"\toprule",
+             r"method & seeds & final val.\ loss & paper & ms/step & $\times$ baseline \\", r"\midrule"]
+    for r in summary.itertuples():
+        loss = f"${r.mean:.4f}$" + ("" if pd.isna(r.std) else rf" $\pm$ ${r.std:.4f}$")
+        paper = "--" if r.paper is None or pd.isna(r.paper) else f"${r.paper:g}$"
+        lines.append(f"{r.label} & {r.seeds} & {loss} & {paper} & ${r.ms_per_step:.0f}$ & ${r.time_ratio:.3f}$ \\\\")
+    mean, std, count = RECORD
+    lines += [r"\midrule", rf"record 2024-11-24 (its Muon, lr 0.05) & {count} & ${mean:.4f}$ $\pm$ ${std:.4f}$ & & & \\"]
+    if source == "synthetic":
+        lines += [r"\midrule", rf"\multicolumn{{6}}{{l}}{{\emph{{{SYNTHETIC_NOTE}}}}} \\"]
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
+def figure(curves, summary, source, pdf, png, prov):
+    """Validation loss vs step: mean over seeds per run, min–max band."""
+    import style
+    fig, axes = style.figure(1, 1, height=2.6)
+    ax = axes[0, 0]
+    colors = style.colors(summary["label"])
+    for r in summary.itertuples():
+        stats = curves[curves["run"] == r.run].groupby("step")["val_loss"].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], color=colors[r.label], label=r.label, lw=1)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[r.label], alpha=0.2, lw=0)
+    final = curves[curves["step"] == curves["step"].max()]["val_loss"]
+    ax.set(xlabel="step", ylabel="validation loss", ylim=(final.min() - 0.05, final.max() + 1.0))  # the end, zoomed
+    ax.legend(fontsize="x-small", ncol=2)
+    if source == "synthetic":
+        fig.suptitle(SYNTHETIC_NOTE, color="red")
+    save_figure(fig, pdf, png, prov)
+
+
+def values(summary, source):
+    """\\val{nanogpt.<run>.loss} (mean over seeds), .ms (ms/step) and .ratio (to the baseline) for the text;
+    on synthetic tokens every loss reads as the synthetic note."""
+    out = {"nanogpt.data": source if source != "synthetic" else SYNTHETIC_NOTE,
+           "nanogpt.seeds": int(summary["seeds"].max())}
+    for r in summary.itertuples():
+        out[f"nanogpt.{r.run}.loss"] = SYNTHETIC_NOTE if source == "synthetic" else tex_number(r.mean, 4)
+        out[f"nanogpt.{r.run}.ms"] = tex_number(r.ms_per_step, 3)
+        out[f"nanogpt.{r.run}.ratio"] = tex_number(r.time_ratio, 3)
+    return out
+
+
+# ---------------------------------------------------------------- Snakemake entry
+def main(snakemake):
+    setup(snakemake)
+    settings, out = snakemake.params.get("settings"), snakemake.output
+    if snakemake.rule == "nanogpt_download":
+        download(settings["repo"], Path(out[0]).name, out[0], settings["sha256"].get(Path(out[0]).name))
+    elif snakemake.rule == "nanogpt_corpus":
+        Path(out[0]).write_text(generated_corpus(settings["generated_documents"], settings["seed"]), encoding="utf-8")
+    elif snakemake.rule == "nanogpt_convert":
+        text = Path(snakemake.input[0]).read_text(encoding="utf-8")
+        train, val = convert(text, settings["val_documents"], gpt2_encoding(settings["tiktoken_cache"]))
+        write_shard(out.train, train)
+        write_shard(out.val, val)
+        print(f"{len(train)} train and {len(val)} validation tokens")
+    elif snakemake.rule == "nanogpt_synthetic":
+        write_shard(out.train, synthetic_tokens(settings["train_tokens"], 1))
+        write_shard(out.val, synthetic_tokens(settings["val_tokens"], 2))
+    elif snakemake.rule == "nanogpt_train":
+        launch(settings, max(snakemake.resources.gpu, 1), snakemake.resources.cpus_per_gpu, out.curve, out.summary,
+               snakemake.params.checkpoint)
+    elif snakemake.rule == "nanogpt_report":
+        prov = provenance(snakemake)
+        curves, runs = load_runs(snakemake.input.curves, snakemake.input.summaries)
+        source = runs["source"].iloc[0]
+        summary = summarize(runs, settings["baseline"])
+        write_csv(summary, out.summary, prov)
+        write_tex(table(summary, source), out.table, prov)
+        write_tex(tex_values(values(summary, source)), out.values, prov)
+        figure(curves, summary, source, out.pdf, out.png, prov)
+    else:
+        raise ValueError(f"nanogpt.py has no rule {snakemake.rule!r}")
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821
