@@ -118,3 +118,7 @@ def test_killed_run_resumes_without_redoing_finished_jobs(workdir):
     snakemake(workdir, "--cores", "1", "--rerun-incomplete", target)
     assert len(list(runs.glob("*.csv"))) == 3 and (workdir / target).exists()
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in finished.items())
+
+
+def test_lint_is_clean(workdir):
+    assert "Congratulations, your workflow is in a good condition!" in snakemake(workdir, "--lint").stdout

@@ -1,7 +1,5 @@
 """CIFAR-10 airbench (paper §6.2): the data once, one job per experiment × method × block of seeds,
 then Figures 2a and 2b, accuracy vs k, the 200-run table and the values the text quotes."""
-import itertools
-
 AB = config["airbench"]
 AB_SCRIPT = "../scripts/airbench_report.py"
 AB_FIGURES = ["alpha_reference", "alpha_tuned", "fanions"]
@@ -12,31 +10,9 @@ EXPERIMENTS["airbench"] = [
 ]
 
 
-def ab_methods(experiment):
-    """{id: spec} of an experiment; each value of a swept option is one method, "f-muon_alpha0.5"."""
-    methods = {}
-    for name, spec in AB["experiments"][experiment]["methods"].items():
-        sweep = AB["experiments"][experiment].get("sweep", {}).get(name, {})
-        for values in itertools.product(*sweep.values()):
-            option = dict(zip(sweep, values))
-            methods[name + "".join(f"_{key}{value:g}" for key, value in option.items())] = spec | option
-    return methods
-
-
-def ab_seeds(experiment, block):
-    first, runs = int(block) * AB["seeds_per_job"], AB["experiments"][experiment]["runs"]
-    return list(range(first, min(runs, first + AB["seeds_per_job"])))
-
-
 AB_RUNS = [f"results/airbench/runs/{experiment}/{method}/block{block}.csv"
            for experiment, spec in AB["experiments"].items() for method in ab_methods(experiment)
            for block in range(-(-spec["runs"] // AB["seeds_per_job"]))]
-
-
-def ab_settings(w):
-    hyper = AB["hyper"][AB["experiments"][w.experiment]["hyper"]]
-    return {key: AB[key] for key in ("train", "data", "device", "compile")} | {
-        "hyper": hyper, "method": ab_methods(w.experiment)[w.method], "seeds": ab_seeds(w.experiment, w.block)}
 
 
 rule airbench_data:

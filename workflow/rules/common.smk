@@ -3,6 +3,8 @@
 Runs before any rule is defined, so a bad config stops the run before any job, with a message that
 names the key and what it allows.
 """
+import glob
+import itertools
 import sys
 from pathlib import Path
 
@@ -87,3 +89,48 @@ EXPERIMENTS = {}
 
 def paper_inputs():
     return [path for files in EXPERIMENTS.values() for path in files]
+
+
+# ---------------------------------------------------------------- experiment helpers
+# (snakemake --lint wants the functions of the experiments' .smk files here, beside no rule)
+def ab_methods(experiment):
+    """{id: spec} of an airbench experiment; each value of a swept option is one method, "f-muon_alpha0.5"."""
+    section = config["airbench"]["experiments"][experiment]
+    methods = {}
+    for name, spec in section["methods"].items():
+        sweep = section.get("sweep", {}).get(name, {})
+        for values in itertools.product(*sweep.values()):
+            option = dict(zip(sweep, values))
+            suffix = "".join(f"_{key}{value:g}" for key, value in option.items())
+            methods[f"{name}{suffix}"] = spec | option
+    return methods
+
+
+def ab_seeds(experiment, block):
+    """The seeds of one airbench job: block ``block`` of ``seeds_per_job``."""
+    per_job, runs = config["airbench"]["seeds_per_job"], config["airbench"]["experiments"][experiment]["runs"]
+    return list(range(int(block) * per_job, min(runs, (int(block) + 1) * per_job)))
+
+
+def ab_settings(w):
+    ab = config["airbench"]
+    return {key: ab[key] for key in ("train", "data", "device", "compile")} | {
+        "hyper": ab["hyper"][ab["experiments"][w.experiment]["hyper"]],
+        "method": ab_methods(w.experiment)[w.method], "seeds": ab_seeds(w.experiment, w.block)}
+
+
+def ng_shards(split):
+    """The NanoGPT shards of a split (train or val) for the configured source."""
+    data = config["nanogpt"]["data"]
+    if data["source"] == "fineweb":
+        return [f"data/fineweb10B/{name}" for name in data["fineweb"][split]]
+    if data["source"] == "local":
+        return sorted(glob.glob(data["local"][split])) or [data["local"][split]]  # none: a missing input
+    return [f"results/nanogpt/shards/{data['source']}/{split}.bin"]
+
+
+def ng_settings(w, input):
+    """Everything train_gpt.py reads, for one run and seed."""
+    ng, run = config["nanogpt"], config["nanogpt"]["runs"][w.run]
+    return {**ng["train"], "model": ng["model"], "method": run["method"], "lr": run["lr"], "seed": int(w.seed),
+            "data_source": w.source, "train_files": list(input.train), "val_files": list(input.val)}

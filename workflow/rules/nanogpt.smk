@@ -15,22 +15,6 @@ EXPERIMENTS["nanogpt"] = [
 ]
 
 
-def ng_shards(split):
-    """The shards of a split (train or val) for the configured source."""
-    if NG_DATA["source"] == "fineweb":
-        return [f"data/fineweb10B/{name}" for name in NG_DATA["fineweb"][split]]
-    if NG_DATA["source"] == "local":
-        return sorted(glob.glob(NG_DATA["local"][split])) or [NG_DATA["local"][split]]  # none: a missing input
-    return [f"results/nanogpt/shards/{NG_DATA['source']}/{split}.bin"]
-
-
-def ng_settings(w, input):
-    """Everything train_gpt.py reads, for one run and seed."""
-    run = NG["runs"][w.run]
-    return {**NG["train"], "model": NG["model"], "method": run["method"], "lr": run["lr"], "seed": int(w.seed),
-            "data_source": w.source, "train_files": list(input.train), "val_files": list(input.val)}
-
-
 rule nanogpt_download:
     output:
         "data/fineweb10B/{name}.bin",
