@@ -12,5 +12,6 @@ from .polar import POLAR_METHODS, newton_schulz, polar, polar_express, polar_svd
 from .topk import BACKENDS, TopK, topk
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "Fanion", "LMOS", "POLAR_METHODS", "SCALES", "TopK", "WarmStart", "check_options", "dual_norm", "lmo",
-           "newton_schulz", "norms", "polar", "polar_express", "polar_svd", "register_lmo", "register_mixture", "topk"]
+__all__ = ["BACKENDS", "Fanion", "LMOS", "POLAR_METHODS", "SCALES", "TopK", "WarmStart", "check_options",
+           "dual_norm", "lmo", "newton_schulz", "norms", "polar", "polar_express", "polar_svd", "register_lmo",
+           "register_mixture", "topk"]

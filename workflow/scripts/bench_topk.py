@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from numpy.linalg import LinAlgError
+
 sys.path.insert(0, str(Path(__file__).parent))
 from common import device_name, fanions, pd, provenance, read_csv, save_figure, setup, tex_number  # noqa: E402
 from common import tex_values, torch, write_csv, write_tex  # noqa: E402
@@ -158,7 +160,7 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
                 for setting in settings(rtol):
                     try:
                         P, matvecs = run(M, k, setting)
-                    except Exception as error:  # e.g. PROPACK: "did not converge": that setting fails
+                    except (LinAlgError, RuntimeError) as error:  # PROPACK's "did not converge", ARPACK's, OOM
                         print(f"{kind} k={k} {name} {cost_name}={setting}: {type(error).__name__}: {error}")
                         continue
                     error = relative_error(P, polar_factor if is_polar else P_k)
@@ -167,7 +169,8 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
                         reached, best = True, (error, setting, matvecs)
                         break
                 error, setting, matvecs = best
-                ms = median_time(lambda: run(M, k, setting), device, reps) if setting is not None or name == "svd" else math.nan
+                ran = setting is not None or name == "svd"
+                ms = median_time(lambda: run(M, k, setting), device, reps) if ran else math.nan
                 rows.append(dict(matrix=kind, m=M.size(0), n=M.size(1), k=k, method=name, cost_name=cost_name,
                                  cost=setting, reached=reached and not is_polar, error=error, matvecs=matvecs,
                                  time_ms=ms, rtol=rtol, device=device_name(device)))
