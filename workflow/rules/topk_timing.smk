@@ -16,7 +16,7 @@ rule topk_timing_run:
         settings=lambda w: settings(
             TT, "device", "size", "ks", "rtol", "methods", "reps", "seed", "decay", "momentum", matrix=w.matrix
         ),
-    threads: workflow.cores
+    threads: 256  # capped at --cores: a timing job runs alone
     resources:
         gpu=1 if TT["device"] == "cuda" else 0,
     log:
