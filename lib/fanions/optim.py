@@ -16,7 +16,7 @@ from collections import defaultdict
 import torch
 import torch.distributed as dist
 
-from .lmo import LMOS, WarmStart, check_options, lmo
+from .lmo import LMOS, WarmStart, _finite, check_options, lmo
 
 SCALES = {
     "none": lambda m, n: 1.0,  # the paper's X ← X − lr·LMO
@@ -32,8 +32,8 @@ def _check(ok, name, value, allowed):
         raise ValueError(f"{name}={value!r} is not allowed; {name} must be {allowed}")
 
 
-def _finite(x, low=0.0):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= low
+def _nonnegative(x):
+    return _finite(x) and x >= 0
 
 
 def _all_gather(x, world):
@@ -106,12 +106,12 @@ class Fanion(torch.optim.Optimizer):
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        _check(_finite(group["lr"]), "lr", group["lr"], "a finite number >= 0")
-        _check(_finite(group["weight_decay"]), "weight_decay", group["weight_decay"], "a finite number >= 0")
+        _check(_nonnegative(group["lr"]), "lr", group["lr"], "a finite number >= 0")
+        _check(_nonnegative(group["weight_decay"]), "weight_decay", group["weight_decay"], "a finite number >= 0")
         if group["use_lmo"] is None:  # a group added after construction: route it now
             group["use_lmo"] = all(p.ndim >= 2 for p in group["params"])
         if group["use_lmo"]:
-            _check(_finite(group["momentum"]) and group["momentum"] < 1, "momentum", group["momentum"], "in [0, 1)")
+            _check(_nonnegative(group["momentum"]) and group["momentum"] < 1, "momentum", group["momentum"], "in [0, 1)")
             _check(group["scale"] in SCALES, "scale", group["scale"], f"one of {sorted(SCALES)}")
             check_options(group["lmo"], self._lmo_options(group, strict=True))
             for p in group["params"]:
@@ -120,7 +120,7 @@ class Fanion(torch.optim.Optimizer):
                                      "LMO groups take tensors of dim >= 2 (put it in a group with use_lmo=False)")
         else:
             betas, eps = group["adam_betas"], group["adam_eps"]
-            _check(len(betas) == 2 and all(_finite(b) and b < 1 for b in betas), "adam_betas", betas,
+            _check(len(betas) == 2 and all(_nonnegative(b) and b < 1 for b in betas), "adam_betas", betas,
                    "two numbers in [0, 1)")
             _check(_finite(eps) and eps > 0, "adam_eps", eps, "a finite number > 0")
 
