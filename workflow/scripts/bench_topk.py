@@ -200,20 +200,25 @@ def stacks(stack_names, lmos, steps, warmup, device, seed=0, noise=0.1):
     """Median ms of one Fanion step per (stack, LMO); each step's gradient is a fixed gradient-like
     matrix plus fresh noise, so the momentum drifts as in training. The factor error is measured
     on the last step's momentum against an exact SVD."""
-    rows = []
+    rows, mu = [], 0.95
     g = torch.Generator(device=device).manual_seed(seed)
+
+    def noisy(target):
+        """target plus Gaussian noise of RMS ``noise`` × the target's RMS."""
+        scale = noise * target.norm() / math.sqrt(target.numel())
+        return target + scale * torch.randn(target.shape, generator=g, device=device)
+
     for stack in stack_names:
         bases = [gradient_like(c, m, n, g, device) for c, m, n in STACKS[stack]]
         for spec in lmos:
             params = [torch.nn.Parameter(torch.zeros_like(b)) for base in bases for b in base]
             targets = [b for base in bases for b in base]
             options = {key: value for key, value in spec.items() if key != "lmo"}
-            opt = fanions.Fanion(params, lr=0.0, lmo=spec["lmo"], momentum=0.95, **options)
+            opt = fanions.Fanion(params, lr=0.0, lmo=spec["lmo"], momentum=mu, **options)
             times = []
             for step in range(warmup + steps):
                 for p, target in zip(params, targets):
-                    scale = noise * target.norm() / math.sqrt(target.numel())
-                    p.grad = target + scale * torch.randn(target.shape, generator=g, device=device)
+                    p.grad = noisy(target)
                 if step < warmup:
                     opt.step()
                 else:
@@ -222,9 +227,8 @@ def stacks(stack_names, lmos, steps, warmup, device, seed=0, noise=0.1):
             error, warm_cost, cold_cost = math.nan, math.nan, math.nan
             if k is not None:  # one more step's momentum of the first matrix, solved cold and warm
                 p, target = params[0], targets[0]
-                G = target + noise * target.norm() / math.sqrt(target.numel()) * torch.randn(
-                    target.shape, generator=g, device=device)
-                M = G.lerp(opt.state[p]["momentum_buffer"].lerp(G, 0.05), 0.95)
+                G = noisy(target)
+                M = G.lerp(opt.state[p]["momentum_buffer"].lerp(G, 1 - mu), mu)  # Nesterov, as the step
                 warm = fanions.WarmStart(opt.state[p]["subspace"])
                 P = fanions.lmo(M, "fanion", k=k, backend=options.get("backend", "lanczos"),
                                 rtol=options.get("rtol", 1e-2), warm=warm)
