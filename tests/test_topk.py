@@ -7,6 +7,8 @@ import torch
 import fanions
 from conftest import matrix_with_spectrum
 
+TOPK = importlib.import_module("fanions.topk")  # the module; fanions.topk is its function
+
 
 def factor(result):
     return result.U @ result.V.mT
@@ -70,6 +72,56 @@ def test_a_tiny_gap_reports_instead_of_answering_silently_wrong():
     result = fanions.topk(M, 1, "lanczos", rtol=1e-9, max_matvecs=400)
     assert not result.converged and result.error > 1e-9
     assert result.matvecs <= 400 + 2 * 250  # stops at the cost limit (one cycle may overshoot)
+
+
+HARD_SPECTRA = {  # r singular values: flat, clustered at the top, nearly uniform, power-law
+    "flat": lambda r, g: torch.rand(r, generator=g).sort(descending=True).values,
+    "cluster": lambda r, g: torch.cat([1 - 1e-3 * torch.rand(4, generator=g), 0.9 * torch.rand(r - 4, generator=g)]),
+    "uniform": lambda r, g: torch.linspace(1.0, 0.9, r),
+    "power-law": lambda r, g: torch.arange(1, r + 1.0) ** -1.5,
+}
+
+
+@pytest.mark.parametrize("spectrum", HARD_SPECTRA)
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-3), (torch.float32, 1e-2)])
+def test_converged_means_right(spectrum, dtype, rtol):
+    """Whenever Lanczos says converged, the factor is within rtol, or (at a tie) ⟨M, P̃⟩ is within
+    rtol² of the Ky Fan norm. Near-uniform spectra once made unresolved Ritz values pass for a tie."""
+    g = torch.Generator().manual_seed(0)
+    for trial in range(6):
+        m, n = (int(x) for x in torch.randint(60, 260, (2,), generator=g))
+        r = min(m, n)
+        s = HARD_SPECTRA[spectrum](r, g).sort(descending=True).values
+        M = matrix_with_spectrum(s.tolist(), m, n, seed=trial).to(dtype)
+        k = int(torch.randint(1, r // 5, (1,), generator=g))
+        result = fanions.topk(M, k, "lanczos", rtol=rtol, seed=trial)
+        if result.converged:
+            top = torch.linalg.svdvals(M.double())[:k].sum()
+            ky_fan = 1 - float((M.double() * factor(result).double()).sum() / top)
+            assert factor_error(factor(result), M, k) <= rtol or ky_fan <= rtol**2, (m, n, k)
+
+
+def test_cholesky_qr_and_its_fallback():
+    g = torch.Generator().manual_seed(0)
+    Y = torch.randn(200, 8, generator=g, dtype=torch.float64) * torch.logspace(0, -6, 8, dtype=torch.float64)
+    N, R, ok = TOPK._cholesky_qr(Y)  # columns of very different lengths: the scaling handles them
+    assert ok
+    torch.testing.assert_close(N.mT @ N, torch.eye(8, dtype=Y.dtype), atol=1e-13, rtol=0)
+    torch.testing.assert_close(N @ R, Y, atol=1e-13, rtol=0)
+    assert not TOPK._cholesky_qr(torch.cat([Y, Y[:, :2] @ torch.randn(2, 3, generator=g, dtype=Y.dtype)], 1))[2]
+
+
+def test_extend_keeps_the_basis_orthonormal_on_a_rank_deficient_block():
+    """X of rank 2 in 6 columns, half in span(basis): N ⟂ basis, N orthonormal, X = basis·C + N·R."""
+    g = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(100, 20, generator=g, dtype=torch.float64)).Q
+    X = torch.randn(100, 2, generator=g, dtype=torch.float64) @ torch.randn(2, 6, generator=g, dtype=torch.float64)
+    X = X + basis @ torch.randn(20, 6, generator=g, dtype=torch.float64)
+    N, C, R = TOPK._extend(basis, X, torch.randn(100, 6, generator=g, dtype=torch.float64))
+    eye = torch.eye(6, dtype=X.dtype)
+    torch.testing.assert_close(N.mT @ N, eye, atol=1e-12, rtol=0)
+    assert float((basis.mT @ N).abs().max()) < 1e-12
+    torch.testing.assert_close(basis @ C + N @ R, X, atol=1e-12, rtol=0)
 
 
 def test_deterministic_under_a_seed():
