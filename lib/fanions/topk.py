@@ -63,7 +63,10 @@ def _random_block(M, cols, seed, init=None):
 def _ritz_error(S, residual, k):
     """Factor-error estimates for the top k Ritz triplets (σ̃ descending, residual norms ‖rᵢ‖).
 
-    Davis–Kahan: 2‖R_k‖_F / (gap·√k) with the gap σ̃_k − σ̃_{k+1} shrunk by the residuals.
+    Wedin / Davis–Kahan: ‖P̃ − P‖_F ≤ 2‖R_k‖_F / δ, δ the gap between σ̃_k and σ_{k+1}.
+    Ritz values never exceed the singular values they approximate, so σ_k ≥ σ̃_k, and σ_{k+1}
+    is at most σ̃_{k+1} + r_{k+1}, or σ̃_{k+1} + r_{k+1}²/(σ̃_k − σ̃_{k+1}) once that is smaller
+    (Kato–Temple: the Ritz value's error is quadratic in its residual).
     At a tie the factor is not determined and the Ky Fan identity is tested instead:
     Σ_{i≤k}‖rᵢ‖ / Σ_{i≤k}σ̃ᵢ bounds the defect of ⟨M, P̃⟩ = Σ_{i≤k} σᵢ.
     Each residual is at least the rounding floor ε·σ̃₁ (no product with M is more exact), so a
@@ -74,10 +77,11 @@ def _ritz_error(S, residual, k):
     sigma_k = S[..., k - 1]
     next_sigma = S[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)  # 0: the whole space
     next_residual = residual[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)
-    gap = (sigma_k - r_k[..., -1]) - (next_sigma + next_residual)
+    ritz_gap = sigma_k - next_sigma
+    gap = ritz_gap - torch.minimum(next_residual, next_residual**2 / ritz_gap)
     factor = 2 * r_k.norm(dim=-1) / (gap.clamp_min(0) * math.sqrt(k))
     ky_fan = r_k.sum(-1) / S[..., :k].sum(-1)
-    return factor, ky_fan, (sigma_k - next_sigma) / sigma_k
+    return factor, ky_fan, ritz_gap / sigma_k
 
 
 def _ritz(M, Q, k):
