@@ -4,6 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "workflow/scripts"))
 import bench_topk  # noqa: E402
+import torch  # noqa: E402
+from test_topk import momentum_sequence  # noqa: E402
 
 
 def test_table_picks_the_cheapest_setting_that_reaches_rtol():
@@ -27,3 +29,23 @@ def test_stacks_time_every_lmo_beside_muon(monkeypatch):
     assert list(frame.lmo) == ["muon", "neon", "fanion"]
     assert frame.set_index("lmo").ratio_to_muon["muon"] == 1.0
     assert (frame[frame.lmo != "muon"].factor_error <= 1e-2).all()
+
+
+def test_warm_start_study_along_saved_momenta(tmp_path):
+    """The file train_gpt.py writes: the last momentum is the 'momentum' matrix; along all of them the warm
+    start reaches rtol with fewer products than a cold start."""
+    momenta = torch.stack(list(momentum_sequence(6)))
+    path = tmp_path / "seed0_momentum.pt"
+    torch.save({"parameter": "blocks.0.mlp.c_fc.weight", "momenta": momenta, "steps": list(range(5, 11))}, path)
+    assert torch.equal(bench_topk.test_matrix("momentum", 0, 0, "cpu", momentum=path), momenta[-1])
+    frame = bench_topk.warm_start(bench_topk.load_momenta(path, "cpu"), [1, 4], 1e-2)
+    assert len(frame) == 2 * 5  # the first momentum only starts the chain
+    assert (frame.error_warm <= 1e-2).all() and (frame.error_cold <= 1e-2).all()
+    summary = bench_topk.warm_start_summary(frame)
+    assert (summary.ratio > 1).all() and summary.steps.tolist() == [5, 5]
+
+
+def test_products_times_torch_and_numpy_by_columns():
+    frame = bench_topk.products(64, "cpu", reps=1)
+    assert sorted(set(frame.library)) == ["numpy", "torch"] and sorted(set(frame.columns)) == [1, 2, 4, 8, 16, 32, 64]
+    assert (frame.ms > 0).all()

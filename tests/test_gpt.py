@@ -147,12 +147,14 @@ def settings_for(tmp_path, steps=6):
             "momentum_warmup": {"start": 0.85, "steps": 3},
             "adam": {"betas": [0.8, 0.95], "eps": 1e-8, "embed_lr": 0.6, "head_lr": 0.008, "scalar_lr": 0.04},
             "method": {"lmo": "f-muon", "alpha": 0.5}, "lr": 0.07, "seed": 0, "compile": False,
-            "checkpoint_every": 2, "data_source": "synthetic"}
+            "checkpoint_every": 2, "data_source": "synthetic",
+            "momentum_snapshot": {"parameter": "blocks.0.mlp.c_fc.weight", "steps": 3}}
 
 
 def run(settings, out, **kwargs):
     out.mkdir(exist_ok=True)
-    model = train_gpt.train(settings, out / "curve.csv", out / "summary.json", out / "ckpt.pt", **kwargs)
+    model = train_gpt.train(settings, out / "curve.csv", out / "summary.json", out / "ckpt.pt", out / "momentum.pt",
+                            **kwargs)
     return model, read_csv(out / "curve.csv")
 
 
@@ -177,6 +179,16 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_result(tmp_path, m
         assert torch.equal(a, b)
     assert whole_curve["val_loss"].tolist() == resumed_curve["val_loss"].tolist()
     assert whole_curve["step"].tolist() == [0, 2, 4, 6]
+    whole_momenta, resumed_momenta = (torch.load(tmp_path / run / "momentum.pt") for run in ("whole", "parts"))
+    assert whole_momenta["steps"] == resumed_momenta["steps"] == [4, 5, 6]  # the last 3, across the kill
+    assert whole_momenta["momenta"].shape == (3, 4 * TINY["n_embd"], TINY["n_embd"])
+    assert torch.equal(whole_momenta["momenta"], resumed_momenta["momenta"])
+
+
+def test_a_momentum_snapshot_of_no_such_matrix_names_the_allowed_ones(tmp_path):
+    settings = {**settings_for(tmp_path), "momentum_snapshot": {"parameter": "blocks.7.mlp.c_fc.weight", "steps": 3}}
+    with pytest.raises(ValueError, match=r"momentum_snapshot.parameter='blocks.7.mlp.c_fc.weight'.*blocks.0.attn.c_k"):
+        run(settings, tmp_path / "bad")
 
 
 def free_port():
@@ -189,7 +201,7 @@ def ddp_worker(rank, world, port, settings, out):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    model = train_gpt.train(settings, out / "curve.csv", out / "summary.json", out / "ckpt.pt")
+    model = train_gpt.train(settings, out / "curve.csv", out / "summary.json", out / "ckpt.pt", out / "momentum.pt")
     if rank == 0:
         torch.save(model.state_dict(), out / "model.pt")
 

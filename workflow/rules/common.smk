@@ -72,6 +72,11 @@ def check_config(config):
             fanions.check_options(spec["lmo"], {key: value for key, value in spec.items() if key != "lmo"})
         except ValueError as error:
             problems.append(f"config key {path}: {error}")
+    runs = sorted(config["nanogpt"]["runs"])
+    for path, run in (("nanogpt.baseline", config["nanogpt"]["baseline"]),
+                      ("topk_timing.momentum_run", config["topk_timing"]["momentum_run"])):
+        if run not in runs:
+            problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
 

@@ -86,6 +86,7 @@ rule nanogpt_train:
     output:
         curve=f"{NG_RUN}.csv",
         summary=f"{NG_RUN}.json",
+        momentum=f"{NG_RUN}_momentum.pt",
     wildcard_constraints:
         source=NG_DATA["source"],
         seed=r"\d+",

@@ -1,20 +1,28 @@
 """Top-k timing (paper Table 2): one job per matrix kind, each alone on its machine (it times), then
-Table 2 beside the paper's numbers, the time-vs-k figure and the values the text quotes."""
+Table 2 beside the paper's numbers, the time-vs-k figure and the values the text quotes. The
+'momentum' matrix and the warm-start study use the momenta a nanogpt run saved."""
 TT = config["topk_timing"]
 TT_SCRIPT = "../scripts/bench_topk.py"
+TT_MOMENTA = "results/nanogpt/runs/{source}/{run}/seed{seed}_momentum.pt".format(
+    source=config["nanogpt"]["data"]["source"], run=TT["momentum_run"], seed=config["nanogpt"]["seeds"][0]
+)
 EXPERIMENTS["topk_timing"] = [
     "results/figures/topk_timing_figure.pdf",
     "results/tables/topk_timing_table.tex",
     "results/values/topk_timing.tex",
 ]
+EXPERIMENTS["topk_warm_start"] = ["results/tables/topk_warm_start_table.tex", "results/values/topk_warm_start.tex"]
 
 
 rule topk_timing_run:
+    input:
+        lambda w: TT_MOMENTA if w.matrix == "momentum" else [],
     output:
         "results/topk_timing/runs/{matrix}.csv",
     params:
-        settings=lambda w: settings(
-            TT, "device", "size", "ks", "rtol", "methods", "reps", "seed", "decay", "momentum", matrix=w.matrix
+        settings=lambda w, input: settings(
+            TT, "device", "size", "ks", "rtol", "methods", "reps", "seed", "decay", matrix=w.matrix,
+            momentum=input[0] if input else None
         ),
     threads: 256  # capped at --cores: a timing job runs alone
     resources:
@@ -42,6 +50,25 @@ rule topk_timing_report:
         f"{LOGS}/topk_timing_report.log",
     benchmark:
         f"{BENCHMARKS}/topk_timing_report.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        TT_SCRIPT
+
+
+rule topk_warm_start:
+    input:
+        TT_MOMENTA,
+    output:
+        csv="results/topk_timing/warm_start.csv",
+        table="results/tables/topk_warm_start_table.tex",
+        values="results/values/topk_warm_start.tex",
+    params:
+        settings=settings(TT, "rtol", ks=TT["warm_ks"]),
+    log:
+        f"{LOGS}/topk_warm_start.log",
+    benchmark:
+        f"{BENCHMARKS}/topk_warm_start.tsv"
     conda:
         f"{ENVS}/fanions.yaml"
     script:

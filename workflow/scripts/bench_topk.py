@@ -10,11 +10,17 @@ compute UVᵀ (every k at once) and are timed for reference at their usual 5 ste
 Stacks mode: one ``fanions.Fanion`` step on GPT-2-small and airbench layer stacks, Neon and
 k-Fanions (batched, warm-started Lanczos) beside Muon (Newton–Schulz), in one run.
 
+Warm start: along the momenta a training run saved (train_gpt.py's momentum snapshots), the
+products per step of Lanczos started cold and started from the previous step's subspace.
+
     python workflow/scripts/bench_topk.py --device cuda --out benchmarks/topk_table_h100.csv
     python workflow/scripts/bench_topk.py --device cpu --size 2000 --ks 1 10 50 --out benchmarks/topk_table_cpu.csv
     python workflow/scripts/bench_topk.py --stacks --device cuda --out benchmarks/topk_stacks_h100.csv
-In the pipeline, rule topk_timing runs table mode with config section ``topk_timing``, and
-rule topk_report turns its CSV into Table 2, the figure and the paper's values.
+    python workflow/scripts/bench_topk.py --warm-start results/nanogpt/runs/.../seed0_momentum.pt --out warm.csv
+    python workflow/scripts/bench_topk.py --products --device cpu --size 2000 --out benchmarks/products_cpu.csv
+In the pipeline, rule topk_timing_run runs table mode with config section ``topk_timing``, rule
+topk_timing_report turns its CSVs into Table 2, the figure and the paper's values, and rule
+topk_warm_start runs the warm-start study on the momenta of nanogpt run ``momentum_run``.
 """
 import argparse
 import math
@@ -43,7 +49,7 @@ RSVD_NITER = [0, 1, 2, 4, 8, 16, 32]
 
 def test_matrix(kind, size, seed, device, decay=1.0, momentum=None):
     """size×size float32: 'gaussian' (flat spectrum), 'decaying' (σᵢ = i^−decay, Haar singular
-    vectors) or 'momentum' (a saved matrix, the file given)."""
+    vectors) or 'momentum' (the last of the momenta in the file given, its own shape)."""
     g = torch.Generator(device=device).manual_seed(seed)
     if kind == "gaussian":
         return torch.randn(size, size, generator=g, device=device)
@@ -52,8 +58,13 @@ def test_matrix(kind, size, seed, device, decay=1.0, momentum=None):
         s = torch.arange(1, size + 1, device=device, dtype=torch.float32) ** -decay
         return (U * s) @ V.mT
     if kind == "momentum":
-        return torch.load(momentum, map_location=device).float()
+        return load_momenta(momentum, device)[-1]
     raise ValueError(f"matrix kind {kind!r}: allowed gaussian, decaying, momentum")
+
+
+def load_momenta(path, device):
+    """The momenta (steps, m, n) that train_gpt.py saved, as float32 on device."""
+    return torch.load(path, map_location=device)["momenta"].float()
 
 
 def exact_factor(M, k):
@@ -178,6 +189,23 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
     return pd.DataFrame(rows)
 
 
+def products(size, device, reps, seed=0):
+    """Milliseconds of one product M X, M size×size float32, X with 1 to 64 columns: torch as our solver
+    computes it, and on a CPU numpy's BLAS too (what scipy's ARPACK and PROPACK call)."""
+    M = test_matrix("gaussian", size, seed, device)
+    rows = []
+    for columns in (1, 2, 4, 8, 16, 32, 64):
+        X = torch.randn(size, columns, device=device)
+        runs = {"torch": lambda: (X.mT @ M.mT).mT}
+        if device == "cpu":
+            A, Xn = M.numpy(), X.numpy()
+            runs["numpy"] = lambda: A @ Xn
+        for library, run in runs.items():
+            rows.append({"library": library, "columns": columns, "size": size,
+                         "ms": median_time(run, device, reps), "device": device_name(device)})
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # stacks: the optimizer step on real layer shapes
 
@@ -252,6 +280,57 @@ STACK_LMOS = [
 
 
 # ---------------------------------------------------------------------------------------------
+# warm start along a training run's momenta
+
+def warm_start(momenta, ks, rtol):
+    """Per k and step: Lanczos products started cold and started from the previous step's subspace
+    (what fanions.Fanion keeps in its state), and the factor error of each against an exact SVD.
+    The first momentum only starts the chain."""
+    rows = []
+    for k in ks:
+        warm = fanions.WarmStart()
+        for step, M in enumerate(momenta):
+            P_k = exact_factor(M, k)[0]
+            cold = fanions.topk(M, k, "lanczos", rtol=rtol)
+            P = fanions.lmo(M, "fanion", k=k, backend="lanczos", rtol=rtol, warm=warm)
+            if step:
+                rows.append({"k": k, "step": step, "matvecs_cold": cold.matvecs, "matvecs_warm": warm.matvecs,
+                             "error_cold": relative_error(cold.U @ cold.V.mT, P_k), "error_warm": relative_error(P, P_k),
+                             "rtol": rtol, "m": M.size(0), "n": M.size(1)})
+    return pd.DataFrame(rows)
+
+
+def warm_start_summary(frame):
+    """Per k: mean products per step cold and warm, their ratio, the worst factor errors."""
+    summary = frame.groupby("k").agg(steps=("step", "size"), cold=("matvecs_cold", "mean"),
+                                     warm=("matvecs_warm", "mean"), error_cold=("error_cold", "max"),
+                                     error_warm=("error_warm", "max")).reset_index()
+    summary["ratio"] = summary.cold / summary.warm
+    return summary
+
+
+def warm_start_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    prov = provenance(snakemake, "cpu")
+    record = torch.load(snakemake.input[0])
+    frame = warm_start(record["momenta"].float(), settings["ks"], settings["rtol"])
+    write_csv(frame, out.csv, prov)
+    summary = warm_start_summary(frame)
+    lines = [r"\begin{tabular}{rrrrr}", r"\toprule",
+             r"$k$ & products, cold & products, warm & cold / warm & worst error, warm \\", r"\midrule"]
+    lines += [f"{r.k} & {r.cold:.0f} & {r.warm:.0f} & {r.ratio:.2f} & {tex_number(r.error_warm)} \\\\"
+              for r in summary.itertuples()]
+    write_tex("\n".join([*lines, r"\bottomrule", r"\end{tabular}", ""]), out.table, prov)
+    m, n = record["momenta"].shape[-2:]
+    values = {"topk.warm.parameter": record["parameter"].replace("_", r"\_"), "topk.warm.shape": f"${m}\\times {n}$",
+              "topk.warm.steps": len(record["steps"]), "topk.warm.rtol": tex_number(settings["rtol"])}
+    for end, r in (("low", summary.iloc[0]), ("high", summary.iloc[-1])):  # the smallest and largest k
+        values.update({f"topk.warm.{end}.k": int(r.k), f"topk.warm.{end}.cold": f"{r.cold:.0f}",
+                       f"topk.warm.{end}.warm": f"{r.warm:.0f}", f"topk.warm.{end}.ratio": f"{r.ratio:.1f}"})
+    write_tex(tex_values(values), out.values, prov)
+
+
+# ---------------------------------------------------------------------------------------------
 # the pipeline's jobs: one matrix kind per run job, then Table 2, its figure and values
 
 def run_job(snakemake):
@@ -317,6 +396,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", required=True, help="CSV to write")
     parser.add_argument("--stacks", action="store_true", help="the optimizer step on layer stacks")
+    parser.add_argument("--products", action="store_true", help="the cost of one product M X by columns")
     parser.add_argument("--size", type=int, default=5000)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--rtol", type=float, default=1e-2)
@@ -324,11 +404,17 @@ def main(argv=None):
     parser.add_argument("--matrices", nargs="+", default=["gaussian", "decaying"])
     parser.add_argument("--methods", nargs="+", default=["lanczos", "power", "rsvd", "svd", "arpack", "propack",
                                                           "cupy", "newton-schulz", "polar-express"])
-    parser.add_argument("--momentum", help="a saved momentum matrix (.pt) for the 'momentum' matrix kind")
+    parser.add_argument("--momentum", help="momenta saved by train_gpt.py (.pt), for the 'momentum' matrix kind")
+    parser.add_argument("--warm-start", metavar="MOMENTA", help="the warm-start study on these saved momenta")
     parser.add_argument("--steps", type=int, default=20, help="stacks: timed optimizer steps")
     args = parser.parse_args(argv)
     if args.stacks:
         frame = stacks(list(STACKS), STACK_LMOS, args.steps, 5, args.device)
+    elif args.products:
+        frame = products(args.size, args.device, args.reps)
+    elif args.warm_start:
+        frame = warm_start(load_momenta(args.warm_start, args.device), args.ks, args.rtol)
+        print(warm_start_summary(frame).to_string())
     else:
         frame = table(args.matrices, args.size, args.ks, args.rtol, args.methods, args.reps, args.device,
                       momentum=args.momentum)
@@ -340,6 +426,7 @@ def main(argv=None):
 if __name__ == "__main__":
     if "snakemake" in globals():
         setup(snakemake)  # noqa: F821 (set by Snakemake)
-        {"topk_timing_run": run_job, "topk_timing_report": report_job}[snakemake.rule](snakemake)  # noqa: F821
+        jobs = {"topk_timing_run": run_job, "topk_timing_report": report_job, "topk_warm_start": warm_start_job}
+        jobs[snakemake.rule](snakemake)  # noqa: F821
     else:
         main()

@@ -1,6 +1,6 @@
 """Train the GPT of gpt/model.py on token shards with fanions.Fanion (paper §6.3, issue 5).
 
-    torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT
+    torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT MOMENTUM
 
 SETTINGS is a JSON object (the rule nanogpt_train makes it from config.yaml; keys as read below).
 The schedule is modded-nanogpt's 2024-11-24 record: per step `batch_size` sequences of `seq_len`
@@ -14,6 +14,8 @@ ms/step, compile time). Every `checkpoint_every` steps the whole state goes atom
 CHECKPOINT, and a rerun with the same settings resumes there and ends as an uninterrupted run;
 the checkpoint is removed when the run completes. Under DDP each rank solves the LMOs of its
 share of the matrices (fanions.Fanion does it when a process group exists).
+MOMENTUM gets the momentum of one matrix (`momentum_snapshot.parameter`) after each of the last
+`momentum_snapshot.steps` steps: real momenta for the top-k timing and its warm-start study.
 """
 import json
 import os
@@ -132,9 +134,19 @@ def validate(model, settings, window, rank, world, device):
 
 # ---------------------------------------------------------------- checkpoints
 def save_checkpoint(path, state):
+    """torch.save, atomically (a temporary file, then a rename)."""
     tmp = Path(f"{path}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def snapshot_parameter(model, name):
+    """The hidden matrix whose momentum is saved, by its name in model.named_parameters()."""
+    matrices = {key: p for key, p in model.named_parameters() if key.startswith("blocks.") and p.ndim == 2}
+    if name not in matrices:
+        raise ValueError(f"nanogpt.train.momentum_snapshot.parameter={name!r} is not a hidden matrix of this model; "
+                         f"allowed: {sorted(matrices)}")
+    return matrices[name]
 
 
 def load_checkpoint(path, settings, device):
@@ -149,8 +161,8 @@ def load_checkpoint(path, settings, device):
 
 
 # ---------------------------------------------------------------- main
-def train(settings, curve_path, summary_path, checkpoint_path):
-    """Run (or resume) one training run; rank 0 writes CURVE and SUMMARY. Returns the raw model."""
+def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
+    """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY and MOMENTUM. Returns the raw model."""
     rank, world, device = distributed_setup()
     if settings["batch_size"] % world:
         raise ValueError(f"batch_size {settings['batch_size']} is not a multiple of the {world} processes")
@@ -160,12 +172,14 @@ def train(settings, curve_path, summary_path, checkpoint_path):
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     loader = ShardLoader(settings["train_files"], settings["seq_len"], rank, world)
     rows, timing, start = [], {"first_step_s": None, "train_s": 0.0, "timed_steps": 0}, 0
+    snapshot, momenta = settings["momentum_snapshot"], []
+    watched = snapshot_parameter(model, snapshot["parameter"])
     state = load_checkpoint(checkpoint_path, settings, device)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         loader.load_state_dict(state["loader"])
-        rows, timing, start = state["rows"], state["timing"], state["step"]
+        rows, timing, start, momenta = state["rows"], state["timing"], state["step"], state["momenta"]
         log(f"resumed at step {start} from {checkpoint_path}")
     compiled = torch.compile(model, dynamic=False) if settings["compile"] else model
     ddp = DDP(compiled, device_ids=[device] if device.type == "cuda" else None) if world > 1 else compiled
@@ -188,12 +202,16 @@ def train(settings, curve_path, summary_path, checkpoint_path):
             timing["train_s"] += seconds
             timing["timed_steps"] += 1
         log(f"step {step + 1}/{steps} train_loss {loss.item():.4f} {1000 * seconds:.0f} ms")
+        if step >= steps - snapshot["steps"]:
+            momenta.append(optimizer.state[watched]["momentum_buffer"].float().cpu())
         if (step + 1) % settings["checkpoint_every"] == 0 and step + 1 < steps and rank == 0:
             save_checkpoint(checkpoint_path, {"settings": settings, "step": step + 1, "model": model.state_dict(),
                                               "optimizer": optimizer.state_dict(), "loader": loader.state_dict(),
-                                              "rows": rows, "timing": timing})
+                                              "rows": rows, "timing": timing, "momenta": momenta})
     if rank == 0:
         write_outputs(settings, rows, timing, world, device, curve_path, summary_path)
+        save_checkpoint(momentum_path, {"parameter": snapshot["parameter"], "momenta": torch.stack(momenta),
+                                        "steps": list(range(steps - len(momenta) + 1, steps + 1))})
         Path(checkpoint_path).unlink(missing_ok=True)
     if world > 1:
         dist.destroy_process_group()
@@ -216,5 +234,5 @@ def write_outputs(settings, rows, timing, world, device, curve_path, summary_pat
 
 
 if __name__ == "__main__":
-    settings, curve, summary, checkpoint = sys.argv[1:]
-    train(json.loads(settings), curve, summary, checkpoint)
+    settings, curve, summary, checkpoint, momentum = sys.argv[1:]
+    train(json.loads(settings), curve, summary, checkpoint, momentum)
