@@ -47,5 +47,5 @@ def test_warm_start_study_along_saved_momenta(tmp_path):
 
 def test_products_times_torch_and_numpy_by_columns():
     frame = bench_topk.products(64, "cpu", reps=1)
-    assert sorted(set(frame.library)) == ["numpy", "torch"] and sorted(set(frame.columns)) == [1, 2, 4, 8, 16, 32, 64]
+    assert sorted(set(frame.library)) == ["numpy", "torch"] and sorted(set(frame["columns"])) == [1, 2, 4, 8, 16, 32, 64]
     assert (frame.ms > 0).all()
