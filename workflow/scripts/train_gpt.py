@@ -213,7 +213,9 @@ def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
         save_checkpoint(momentum_path, {"parameter": snapshot["parameter"], "momenta": torch.stack(momenta),
                                         "steps": list(range(steps - len(momenta) + 1, steps + 1))})
         Path(checkpoint_path).unlink(missing_ok=True)
-    if world > 1:
+    if world > 1:  # the DDP wrapper (its reducer) goes first: freed after the group, it can hang the rank
+        del ddp
+        dist.barrier()
         dist.destroy_process_group()
     return model
 
