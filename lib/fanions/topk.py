@@ -46,10 +46,6 @@ def _generator(M, seed):
     return torch.Generator(device=M.device).manual_seed(seed)
 
 
-def _orthonormal(X):
-    return _orthonormalize(X)[0]
-
-
 def _random_block(M, cols, seed, init=None):
     """Orthonormal n×cols start block: ``init``'s columns (a warm start), topped up with Gaussian ones."""
     n = M.size(-1)
@@ -57,7 +53,7 @@ def _random_block(M, cols, seed, init=None):
     if init is not None:
         used = min(init.size(-1), cols)
         X[..., :used] = init[..., :used].to(X)
-    return _orthonormal(X)
+    return _orthonormalize(X)[0]
 
 
 def _ritz_error(S, residual, k):
@@ -121,7 +117,7 @@ def power(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, oversample=No
         error = _estimate(factor, ky_fan, rel_gap, rtol)
         if error <= rtol or matvecs >= max_matvecs:
             return TopK(U[..., :k], S[..., :k], Vr[..., :k], error, error <= rtol, matvecs, Vr)
-        V = _orthonormal(MtU)
+        V = _orthonormalize(MtU)[0]
 
 
 def _cholesky_qr(Y):
