@@ -190,3 +190,29 @@ def test_the_optimizer_keeps_each_matrix_subspace():
         b = V.size(-1)
         assert V.shape[0] == 200 and b >= 8
         torch.testing.assert_close(V.mT @ V, torch.eye(b), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("k", [60, 74, 75, 90])
+def test_k_near_the_hand_over(k):
+    """auto hands k ≥ min(m, n)/4 to the exact SVD; Lanczos itself still gets every k right."""
+    M = matrix_with_spectrum([1.0 / (i + 1) for i in range(300)], 400, 300, seed=k)
+    for backend in ("lanczos", "auto"):
+        result = fanions.topk(M, k, backend, rtol=1e-6)
+        assert result.converged and factor_error(factor(result), M, k) <= 1e-6
+    assert fanions.topk(M, k, "auto").matvecs == (0 if 4 * k >= 300 else fanions.topk(M, k, "lanczos").matvecs)
+
+
+def test_the_fanion_step_with_lanczos_equals_the_svd_step():
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(120, 80, generator=g, dtype=torch.float64) for _ in range(3)]
+    grads = [[torch.randn(120, 80, generator=g, dtype=torch.float64) for _ in start] for _ in range(3)]
+    params = {}
+    for backend in ("svd", "lanczos"):
+        params[backend] = [torch.nn.Parameter(p.clone()) for p in start]
+        opt = fanions.Fanion(params[backend], lr=0.1, lmo="f-fanion", k=4, alpha=0.5, backend=backend, rtol=1e-8)
+        for step_grads in grads:
+            for p, grad in zip(params[backend], step_grads):
+                p.grad = grad.clone()
+            opt.step()
+    for a, b in zip(params["svd"], params["lanczos"]):
+        torch.testing.assert_close(a, b, atol=1e-8, rtol=0)
