@@ -202,6 +202,13 @@ def test_k_near_the_hand_over(k):
     assert fanions.topk(M, k, "auto").matvecs == (0 if 4 * k >= 300 else fanions.topk(M, k, "lanczos").matvecs)
 
 
+def test_a_large_k_still_runs_lanczos():
+    """k far above the CPU's 16-column blocks: the restart cycle grows to hold k + b Ritz vectors."""
+    M = matrix_with_spectrum([1.0 / (i + 1) for i in range(500)], 600, 500)
+    result = fanions.topk(M, 180, "lanczos", rtol=1e-4)
+    assert result.matvecs > 0 and result.converged and factor_error(factor(result), M, 180) <= 1e-4
+
+
 def test_the_fanion_step_with_lanczos_equals_the_svd_step():
     g = torch.Generator().manual_seed(0)
     start = [torch.randn(120, 80, generator=g, dtype=torch.float64) for _ in range(3)]

@@ -187,13 +187,13 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     Stops when the factor error estimate (``_ritz_error``) is ≤ rtol, or after
     ``max_matvecs`` (then ``converged`` is False). ``init`` (a warm start) fills the first block.
 
-    Defaults: ``_lanczos_shape``. A matrix too small for a restarted basis (min(m, n) < 2b + k)
-    gets the exact SVD.
+    Defaults: ``_lanczos_shape``; a cycle holds at least 2(k + b) columns. A matrix too small for
+    a restarted basis (min(m, n) ≤ k + 2b) gets the exact SVD.
     """
     m, n = M.shape[-2:]
     small = min(m, n)
     b, depth, check_every = _lanczos_shape(k, small, M.is_cuda, block, depth, check_every)
-    max_basis = min(small - b, b * depth)  # the basis and the pending block fit in the space
+    max_basis = min(small - b, max(b * depth, 2 * (k + b)))  # the basis and its pending block fit in the space
     if max_basis - b <= k:  # too small for a restarted Krylov basis
         return svd(M, k)
     keep = min(max(k + b, max_basis // 2), max_basis - b)
