@@ -41,6 +41,8 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["least_squares={methods: {fm: {lmo: f-muon, k: 3}}}"], ["config key least_squares.methods.fm", "['k']", "alpha"]),
     (["least_squares={methods: {fm: {lmo: f-muon, alpha: [1]}}}"], ["least_squares.methods.fm.alpha", "number"]),
     (["topk_timing={momentum_run: adam}"], ["config key topk_timing.momentum_run", "'adam'", "'muon-lr0.05'"]),
+    (["nanogpt={train: {momentum_snapshot: {parameter: blocks.12.mlp.c_fc.weight, steps: 4}}}"],
+     ["config key nanogpt.train.momentum_snapshot.parameter", "blocks.0 to blocks.11"]),
 ])
 def test_bad_config_stops_before_any_job_naming_key_and_allowed(workdir, overrides, expected):
     result = snakemake(workdir, "-n", "--cores", "1", "--config", *overrides, check=False)

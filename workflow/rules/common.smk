@@ -77,6 +77,11 @@ def check_config(config):
                       ("topk_timing.momentum_run", config["topk_timing"]["momentum_run"])):
         if run not in runs:
             problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
+    watched = config["nanogpt"]["train"]["momentum_snapshot"]["parameter"]
+    layers = config["nanogpt"]["model"]["n_layer"]
+    if int(watched.split(".")[1]) >= layers:
+        problems.append(f"config key nanogpt.train.momentum_snapshot.parameter: {watched!r} is not in the model; "
+                        f"allowed: blocks.0 to blocks.{layers - 1}")
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
 
