@@ -38,7 +38,7 @@ def test_warm_start_study_along_saved_momenta(tmp_path):
     path = tmp_path / "seed0_momentum.pt"
     torch.save({"parameter": "blocks.0.mlp.c_fc.weight", "momenta": momenta, "steps": list(range(5, 11))}, path)
     assert torch.equal(bench_topk.test_matrix("momentum", 0, 0, "cpu", momentum=path), momenta[-1])
-    frame = bench_topk.warm_start(bench_topk.load_momenta(path, "cpu"), [1, 4], 1e-2)
+    frame = bench_topk.warm_start(bench_topk.load_momenta(path, "cpu")["momenta"], [1, 4], 1e-2)
     assert len(frame) == 2 * 5  # the first momentum only starts the chain
     assert (frame.error_warm <= 1e-2).all() and (frame.error_cold <= 1e-2).all()
     summary = bench_topk.warm_start_summary(frame)

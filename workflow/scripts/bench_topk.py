@@ -58,13 +58,15 @@ def test_matrix(kind, size, seed, device, decay=1.0, momentum=None):
         s = torch.arange(1, size + 1, device=device, dtype=torch.float32) ** -decay
         return (U * s) @ V.mT
     if kind == "momentum":
-        return load_momenta(momentum, device)[-1]
+        return load_momenta(momentum, device)["momenta"][-1]
     raise ValueError(f"matrix kind {kind!r}: allowed gaussian, decaying, momentum")
 
 
 def load_momenta(path, device):
-    """The momenta (steps, m, n) that train_gpt.py saved, as float32 on device."""
-    return torch.load(path, map_location=device)["momenta"].float()
+    """What train_gpt.py saved: the parameter's name, the steps and the momenta (steps, m, n), these
+    as float32 on device."""
+    record = torch.load(path, map_location=device)
+    return {**record, "momenta": record["momenta"].float()}
 
 
 def exact_factor(M, k):
@@ -312,8 +314,8 @@ def warm_start_summary(frame):
 def warm_start_job(snakemake):
     settings, out = snakemake.params.settings, snakemake.output
     prov = provenance(snakemake, "cpu")
-    record = torch.load(snakemake.input[0])
-    frame = warm_start(record["momenta"].float(), settings["ks"], settings["rtol"])
+    record = load_momenta(snakemake.input[0], "cpu")
+    frame = warm_start(record["momenta"], settings["ks"], settings["rtol"])
     write_csv(frame, out.csv, prov)
     summary = warm_start_summary(frame)
     lines = [r"\begin{tabular}{rrrrr}", r"\toprule",
@@ -413,7 +415,7 @@ def main(argv=None):
     elif args.products:
         frame = products(args.size, args.device, args.reps)
     elif args.warm_start:
-        frame = warm_start(load_momenta(args.warm_start, args.device), args.ks, args.rtol)
+        frame = warm_start(load_momenta(args.warm_start, args.device)["momenta"], args.ks, args.rtol)
         print(warm_start_summary(frame).to_string())
     else:
         frame = table(args.matrices, args.size, args.ks, args.rtol, args.methods, args.reps, args.device,
