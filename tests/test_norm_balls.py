@@ -49,3 +49,15 @@ def test_ky_fan_two_ball_matches_the_papers_pair_sums_and_duality():
     dual_points = nb.radial_boundary(fanions.norms.sphere_directions(3, 200), dual)
     by_duality = fanions.norms.gauge(ky_fan, dual_points, fanions.norms.sphere_directions(3, 20000))
     assert (by_duality <= 1 + 1e-9).all() and (by_duality > 0.98).all()
+
+
+@pytest.mark.parametrize("k, faces", [(1, (6, 8)), (2, (12, 14)), (3, (8, 6))])
+def test_ky_fan_polytopes_are_drawn_face_by_face_on_the_unit_spheres(k, faces):
+    """Cube/octahedron, rhombic dodecahedron/cuboctahedron, octahedron/cube: every corner and the centre of
+    every face on the norm's unit sphere, so each drawn face is a flat piece of the sphere."""
+    for vertices, norm, count in zip(nb.ky_fan_vertices(k), nb.ky_fan_pair(k), faces):
+        drawn = nb.polytope_faces(vertices)
+        assert len(drawn) == count
+        for face in drawn:
+            points = torch.cat([face, face.mean(0, keepdim=True)])
+            assert torch.allclose(norm(torch.diag_embed(points)), torch.ones(len(points), dtype=points.dtype))

@@ -8,6 +8,8 @@ A unitarily invariant norm is a function of the singular values, so its unit bal
     the Minkowski sum α·B₁ + (1−α)·B₂, traced by α·lmo₁ + (1−α)·lmo₂, which is the mixture's LMO;
   - a norm's own unit sphere, radially: u / ‖diag(u)‖.
 """
+import itertools
+
 import torch
 
 from common import fanions  # this commit's lib/fanions
@@ -37,6 +39,34 @@ def ky_fan_pair(k):
     return (lambda X: fanions.norms.ky_fan(X, k)), (lambda X: fanions.norms.ky_fan_dual(X, k))
 
 
+def ky_fan_vertices(k, dim=3):
+    """The vertices of the Ky Fan k-norm's unit ball in ℝ^dim and of its dual's. The dual ball
+    {max(‖x‖₁/k, ‖x‖_∞) ≤ 1} has the vertices with k entries ±1 and the rest 0; the Ky Fan ball, its polar,
+    is the hull of the normals of the dual's facets: ±eᵢ (from ‖x‖_∞ ≤ 1) and s/k for sign vectors s
+    (from ‖x‖₁ ≤ k); the hull drops those that are not vertices."""
+    points = torch.tensor(list(itertools.product((-1.0, 0.0, 1.0), repeat=dim)), dtype=torch.float64)
+    nonzero = (points != 0).sum(-1)
+    return torch.cat([points[nonzero == 1], points[nonzero == dim] / k]), points[nonzero == k]
+
+
+def polytope_faces(vertices):
+    """The faces of the convex hull of ``vertices`` (P, 3): one polygon per facet, its vertices in order
+    around it (qhull's triangles merged by their plane), so a polytope is drawn face by face, exactly."""
+    from scipy.spatial import ConvexHull
+    hull = ConvexHull(vertices.numpy())
+    facets = {}
+    for simplex, plane in zip(hull.simplices, hull.equations):
+        facets.setdefault(tuple(plane.round(9)), set()).update(simplex.tolist())
+    faces = []
+    for plane, corners in facets.items():
+        points = vertices[sorted(corners)]
+        offsets = points - points.mean(0)
+        a = offsets[0]
+        b = torch.linalg.cross(torch.tensor(plane[:3], dtype=points.dtype), a)
+        faces.append(points[torch.atan2(offsets @ b, offsets @ a).argsort()])
+    return faces
+
+
 def sphere_grid(count, dtype=torch.float64):
     """Unit vectors on a (θ, φ) grid (count × count × 3), for surface plots."""
     theta, phi = torch.meshgrid(torch.linspace(0, torch.pi, count, dtype=dtype),
@@ -49,7 +79,7 @@ def figure_lmo_balls(settings):
     """Figure 3: the LMO balls of the configured methods (Muon's square, F-Muon's rounded square)."""
     import style
     directions = fanions.norms.sphere_directions(2, settings["directions"])
-    fig, axes = style.figure(1, 1, height=3.0)
+    fig, axes = style.figure(1, 1, height=3.0, width=0.6)
     ax = axes[0, 0]
     labels = [method_label(spec) for spec in settings["lmo_balls"].values()]
     for label, spec in zip(labels, settings["lmo_balls"].values()):
@@ -81,17 +111,18 @@ def figure_dual_balls(settings):
 
 
 def figure_ky_fan_balls(settings):
-    """Figure 5: in (σ₁, σ₂, σ₃), the Ky Fan k-norm ball and its dual (for k = 2: max of pair sums ≤ 1,
-    and max(max|σᵢ|, ½Σ|σᵢ|) ≤ 1)."""
+    """Figure 5: in (σ₁, σ₂, σ₃), the Ky Fan k-norm ball and its dual, polytopes drawn face by face (for
+    k = 2: the rhombic dodecahedron max of pair sums ≤ 1, and the cuboctahedron max(max|σᵢ|, ½Σ|σᵢ|) ≤ 1)."""
     import style
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     k = settings["ky_fan_k"]
-    grid = sphere_grid(settings["grid"])
     fig, axes = style.figure(1, 2, height=3.2, subplot_kw={"projection": "3d"})
     names = [f"Ky Fan {k}-norm ball", f"its dual ball, max(nuc/{k}, op)"]
-    for ax, norm, title in zip(axes[0], ky_fan_pair(k), names):
-        p = radial_boundary(grid.reshape(-1, 3), norm).reshape(grid.shape)
-        ax.plot_surface(*p.unbind(-1), cmap="viridis", linewidth=0, antialiased=True, alpha=0.9)
-        ax.set(xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$", zlabel=r"$\sigma_3$", title=title, box_aspect=(1, 1, 1))
+    for ax, vertices, title, color in zip(axes[0], ky_fan_vertices(k), names, style.colors(names).values()):
+        faces = [face.numpy() for face in polytope_faces(vertices)]
+        ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor="black", linewidth=0.6, alpha=0.55))
+        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$",
+               zlabel=r"$\sigma_3$", title=title, box_aspect=(1, 1, 1))
     return fig
 
 
