@@ -3,8 +3,11 @@ fixture, the attention mask and the SDPA fallback against FlexAttention, the mod
 checkpoint-resume equal to an uninterrupted run, a 2-process gloo DDP run equal to one process,
 and the nanogpt DAG (full-scale dry run, quick build) once its rules are merged."""
 import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,8 @@ from common import read_csv  # noqa: E402
 from gpt.data import MAGIC, ShardLoader, read_shard, write_shard  # noqa: E402
 from gpt.model import EOT, GPT, GPTConfig, attend, document_causal_mask  # noqa: E402
 from torch.nn.attention.flex_attention import create_block_mask  # noqa: E402
+
+from conftest import copy_build, job_counts, snakemake  # noqa: E402
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data folder at {SHARED} (CI has one)")
 TINY = {"n_layer": 2, "n_head": 2, "n_embd": 32, "vocab_size": 50304}
@@ -147,7 +152,7 @@ def settings_for(tmp_path, steps=6):
             "momentum_warmup": {"start": 0.85, "steps": 3},
             "adam": {"betas": [0.8, 0.95], "eps": 1e-8, "embed_lr": 0.6, "head_lr": 0.008, "scalar_lr": 0.04},
             "method": {"lmo": "f-muon", "alpha": 0.5}, "lr": 0.07, "seed": 0, "compile": False,
-            "checkpoint_every": 2, "data_source": "synthetic",
+            "checkpoint_every": 2, "data_source": "synthetic", "scale": "quick",
             "momentum_snapshot": {"parameter": "blocks.0.mlp.c_fc.weight", "steps": 3}}
 
 
@@ -183,6 +188,15 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_result(tmp_path, m
     assert whole_momenta["steps"] == resumed_momenta["steps"] == [4, 5, 6]  # the last 3, across the kill
     assert whole_momenta["momenta"].shape == (3, 4 * TINY["n_embd"], TINY["n_embd"])
     assert torch.equal(whole_momenta["momenta"], resumed_momenta["momenta"])
+
+
+def test_a_second_trainer_of_the_same_run_stops_naming_the_first(tmp_path):
+    held = train_gpt.lock_run(tmp_path / "ckpt.pt")
+    with pytest.raises(RuntimeError, match=f"another trainer \\(pid {os.getpid()}\\) holds .*ckpt.pt.lock"):
+        run(settings_for(tmp_path), tmp_path)
+    held.close()
+    run(settings_for(tmp_path), tmp_path)  # the lock goes with its holder
+    assert not (tmp_path / "ckpt.pt.lock").exists()
 
 
 def test_a_momentum_snapshot_of_no_such_matrix_names_the_allowed_ones(tmp_path):
@@ -221,7 +235,6 @@ def test_two_gloo_processes_train_as_one(tmp_path):
 
 
 # ---------------------------------------------------------------- the DAG
-from conftest import job_counts, snakemake  # noqa: E402 (conftest also gives the workdir fixture)
 
 merged = pytest.mark.skipif(not (REPO / "workflow/rules/nanogpt.smk").exists(),
                             reason="workflow/rules/nanogpt.smk.pending is not merged into the pipeline yet")
@@ -243,12 +256,49 @@ def test_full_scale_dry_run_lists_every_nanogpt_run(workdir):
 @merged
 @needs_shared
 @pytest.mark.slow
-def test_quick_nanogpt_builds_its_table_figure_and_values(workdir):
-    cache = SHARED / "gpt2_tokenizer/tiktoken_cache"
-    snakemake(workdir, "results/values/nanogpt.tex", "--profile", "profiles/quick", "--cores", "2", "--config",
-              f"nanogpt={{data: {{corpus: {{tiktoken_cache: {cache}}}}}}}")  # the copy has no ../shared
-    table = (workdir / "results/tables/nanogpt_table.tex").read_text()
+def test_quick_nanogpt_builds_its_table_figure_and_values(quick_build):
+    table = (quick_build / "results/tables/nanogpt_table.tex").read_text()
     assert "F-Muon $\\alpha=0.5$, lr 0.07" in table and "$3.281$" in table
-    assert "nanogpt.f-muon-a0.5.loss" in (workdir / "results/values/nanogpt.tex").read_text()
-    assert (workdir / "results/figures/nanogpt_figure.pdf").stat().st_size > 0
-    assert not list((workdir / "results/nanogpt").glob("checkpoints/*/*.pt"))  # removed when runs complete
+    assert "nanogpt.f-muon-a0.5.loss" in (quick_build / "results/values/nanogpt.tex").read_text()
+    assert (quick_build / "results/figures/nanogpt_figure.pdf").stat().st_size > 0
+    assert not list((quick_build / "results/nanogpt").glob("checkpoints/*/*.pt"))  # removed when runs complete
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@merged
+@needs_shared
+@pytest.mark.slow
+def test_a_killed_training_job_leaves_no_trainer_and_resumes_from_its_checkpoint(quick_build, tmp_path):
+    build = copy_build(quick_build, tmp_path / "build")
+    run_dir = "results/nanogpt/runs/corpus/muon-lr0.05"
+    (build / f"{run_dir}/seed0.csv").unlink()
+    checkpoint = build / "results/nanogpt/checkpoints/corpus/muon-lr0.05_seed0.pt"
+    process = subprocess.Popen([sys.executable, "-m", "snakemake", "--profile", "profiles/quick", "--cores", "2",
+                                f"{run_dir}/seed0.csv", "--config", "nanogpt={train: {checkpoint_every: 5}}"],
+                               cwd=build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**os.environ, "TIKTOKEN_CACHE_DIR": str(SHARED / "gpt2_tokenizer/tiktoken_cache")})
+    deadline = time.time() + 600
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint within 10 minutes"
+    trainer = int(Path(f"{checkpoint}.lock").read_text())
+    os.killpg(process.pid, signal.SIGKILL)  # Snakemake, the job and torchrun; the worker has its own session
+    process.wait()
+    deadline = time.time() + 10
+    while alive(trainer) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not alive(trainer), "the trainer outlived its job"
+    saved = torch.load(checkpoint)["step"]
+    snakemake(build, "--unlock")
+    snakemake(build, "--profile", "profiles/quick", "--cores", "2", f"{run_dir}/seed0.csv",
+              "--config", "nanogpt={train: {checkpoint_every: 5}}")
+    log = (build / "results/logs/nanogpt_train/corpus/muon-lr0.05_seed0.log").read_text()
+    assert f"resumed at step {saved}" in log
+    assert not checkpoint.exists()

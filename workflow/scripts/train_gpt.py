@@ -17,12 +17,13 @@ share of the matrices (fanions.Fanion does it when a process group exists).
 MOMENTUM gets the momentum of one matrix (`momentum_snapshot.parameter`) after each of the last
 `momentum_snapshot.steps` steps: real momenta for the top-k timing and its warm-start study.
 """
+import fcntl
 import json
 import os
 import sys
+import threading
 import time
 from contextlib import nullcontext
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_name, fanions, git_commit, package_versions, write_csv  # noqa: E402
+from common import atomic_write, device_name, fanions, git_commit, package_versions  # noqa: E402
+from common import write_csv, write_json  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
 from gpt.model import GPT, CastedLinear, GPTConfig  # noqa: E402
 
@@ -53,6 +55,36 @@ def window_at(step, steps, start, end, block):
 
 
 # ---------------------------------------------------------------- setup
+def die_with(parent_pid, every_s=1.0):
+    """Exit at once when the process parent_pid (the Snakemake job that launched torchrun) is gone: a killed
+    job leaves no trainer holding GPUs or writing files (torchrun's workers run in their own session)."""
+    def watch():
+        while True:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                print(f"the launching job (pid {parent_pid}) is gone: stopping", flush=True)
+                os._exit(1)
+            time.sleep(every_s)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def lock_run(checkpoint_path):
+    """Hold an exclusive lock on the run (CHECKPOINT.lock, holding this pid) until this process ends; a second
+    trainer of the same run stops at once, naming the first."""
+    lock = open(f"{checkpoint_path}.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        raise RuntimeError(f"another trainer (pid {lock.read().strip() or '?'}) holds {lock.name}: it is still "
+                           "running this run; wait for it or stop it, then rerun") from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def distributed_setup():
     """(rank, world, device); a process group when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -135,9 +167,8 @@ def validate(model, settings, window, rank, world, device):
 # ---------------------------------------------------------------- checkpoints
 def save_checkpoint(path, state):
     """torch.save, atomically (a temporary file, then a rename)."""
-    tmp = Path(f"{path}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
 
 
 def snapshot_parameter(model, name):
@@ -164,6 +195,9 @@ def load_checkpoint(path, settings, device):
 def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
     """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY and MOMENTUM. Returns the raw model."""
     rank, world, device = distributed_setup()
+    if "TRAIN_GPT_PARENT" in os.environ:
+        die_with(int(os.environ["TRAIN_GPT_PARENT"]))
+    run_lock = lock_run(checkpoint_path) if rank == 0 else None
     if settings["batch_size"] % world:
         raise ValueError(f"batch_size {settings['batch_size']} is not a multiple of the {world} processes")
     log = print if rank == 0 else (lambda *args: None)
@@ -213,6 +247,8 @@ def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
         save_checkpoint(momentum_path, {"parameter": snapshot["parameter"], "momenta": torch.stack(momenta),
                                         "steps": list(range(steps - len(momenta) + 1, steps + 1))})
         Path(checkpoint_path).unlink(missing_ok=True)
+        Path(run_lock.name).unlink()
+        run_lock.close()
     if world > 1:  # the DDP wrapper (its reducer) goes first: freed after the group, it can hang the rank
         del ddp
         dist.barrier()
@@ -229,10 +265,10 @@ def write_outputs(settings, rows, timing, world, device, curve_path, summary_pat
         "compile_s": None if first is None else max(first - ms_per_step / 1000, 0.0),
         "peak_memory_mib": torch.cuda.max_memory_allocated(device) // 2**20 if device.type == "cuda" else None,
     }
-    prov = {"rule": "nanogpt_train", "settings": settings, "git_commit": git_commit(), "packages": package_versions(),
-            "device": f"{world} × {device_name(device)}", "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    prov = {"rule": "nanogpt_train", "settings": settings, "scale": settings["scale"], "git_commit": git_commit(), "packages": package_versions(),
+            "device": f"{world} × {device_name(device)}"}
     write_csv(pd.DataFrame(rows), curve_path, prov)
-    Path(summary_path).write_text(json.dumps({**summary, "provenance": prov}, indent=1))
+    write_json({**summary, "provenance": prov}, summary_path)
 
 
 if __name__ == "__main__":
