@@ -12,23 +12,46 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = ["Snakefile", "config.yaml", "workflow", "profiles", "envs", "paper", "lib"]
 
 
+def copy_workflow(target):
+    for name in WORKFLOW:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target / name)
+    return target
+
+
 @pytest.fixture
 def workdir(tmp_path):
-    for name in WORKFLOW:
-        source, target = REPO / name, tmp_path / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    return tmp_path
+    return copy_workflow(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def quick_build(tmp_path_factory):
+    """The whole quick profile, built once per test session in its own copy of the workflow; tests read it,
+    or copy it (``copy_build``) to change it."""
+    build = copy_workflow(tmp_path_factory.mktemp("quick_build"))
+    snakemake(build, "--profile", "profiles/quick", "--cores", "2")
+    return build
+
+
+def copy_build(build, target):
+    """A copy of a built workflow, its results' times and Snakemake's records with it (no job reruns)."""
+    shutil.copytree(build, target, symlinks=True, dirs_exist_ok=True)
+    return target
 
 
 TIKTOKEN_CACHE = REPO.parent / "shared/data/gpt2_tokenizer/tiktoken_cache"  # offline GPT-2 BPE, where present
 
 
-def snakemake(workdir, *args, check=True):
-    """Snakemake in the copy; the offline GPT-2 tokenizer files (beside the clone, as in CI) reach tiktoken."""
-    env = {**os.environ, **({"TIKTOKEN_CACHE_DIR": str(TIKTOKEN_CACHE)} if TIKTOKEN_CACHE.is_dir() else {})}
+def snakemake(workdir, *args, check=True, env=None):
+    """Snakemake in the copy; the offline GPT-2 tokenizer files (beside the clone, as in CI) reach tiktoken;
+    HF_HUB_OFFLINE=1: the tests never try a download. ``env`` adds to (or, with None values, removes from)
+    the environment."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           **({"TIKTOKEN_CACHE_DIR": str(TIKTOKEN_CACHE)} if TIKTOKEN_CACHE.is_dir() else {}), **(env or {})}
+    env = {key: value for key, value in env.items() if value is not None}
     result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, text=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if check and result.returncode:

@@ -43,6 +43,18 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["topk_timing={momentum_run: adam}"], ["config key topk_timing.momentum_run", "'adam'", "'muon-lr0.05'"]),
     (["nanogpt={train: {momentum_snapshot: {parameter: blocks.12.mlp.c_fc.weight, steps: 4}}}"],
      ["config key nanogpt.train.momentum_snapshot.parameter", "blocks.0 to blocks.11"]),
+    (["extra_lmos=[no_such_file.py]"], ["config key extra_lmos", "no_such_file.py", "register_lmo"]),
+    (["airbench={experiments: {table: {hyper: nonexistent}}}"],
+     ["config key airbench.experiments.table.hyper", "'nonexistent'", "['reference', 'tuned']"]),
+    (["airbench={experiments: {fanions: {sweep: {fanon: {k: [1, 2]}}}}}"],
+     ["config key airbench.experiments.fanions.sweep.fanon", "['f-neon', 'fanion', 'neon']"]),
+    (["airbench={experiments: {fanions: {sweep: {neon: {k: [1, 2]}}}}}"],
+     ["config key airbench.experiments.fanions.sweep.neon_k1", "['k']"]),
+    (["topk_timing={size: 50, ks: [1, 100]}"], ["config key topk_timing.ks", "allowed: 1 to 49"]),
+    (["nanogpt={model: {n_head: 5}}"], ["config key nanogpt.model.n_embd", "2 × n_head = 10"]),
+    (["nanogpt={train: {val_tokens: 1000}}"], ["config key nanogpt.train.val_tokens", "seq_len × GPUs = 524288"]),
+    (["nanogpt={train: {window: {start: 2048, end: 1792, block: 64}}}"],
+     ["config key nanogpt.train.window.start", "allowed: start <= end"]),
 ])
 def test_bad_config_stops_before_any_job_naming_key_and_allowed(workdir, overrides, expected):
     result = snakemake(workdir, "-n", "--cores", "1", "--config", *overrides, check=False)
@@ -77,8 +89,8 @@ def test_user_registered_lmo_runs_in_a_sweep(workdir):
 
 
 @pytest.mark.slow
-def test_quick_profile_builds_the_paper(workdir):
-    snakemake(workdir, "--profile", "profiles/quick", "--cores", "2")
+def test_quick_profile_builds_the_paper(quick_build):
+    workdir = quick_build
     pdf = workdir / "results/paper/paper.pdf"
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
     macros = (workdir / "results/macros.tex").read_text()

@@ -41,6 +41,8 @@ rule airbench_run:
         experiment="|".join(AB["experiments"]),
         block=r"\d+",
     threads: 1
+    resources:
+        gpu=0 if AB["device"] == "cpu" else 1,
     params:
         settings=ab_settings,
     log:
@@ -62,7 +64,7 @@ rule airbench_figure:
     wildcard_constraints:
         figure="|".join(AB_FIGURES),
     params:
-        settings=AB,
+        settings=settings(AB, *AB),
     log:
         f"{LOGS}/airbench_figure/{{figure}}.log",
     benchmark:
@@ -82,7 +84,7 @@ rule airbench_table:
         table="results/tables/airbench_table.tex",
         values="results/values/airbench.tex",
     params:
-        settings=AB,
+        settings=settings(AB, *AB),
     log:
         f"{LOGS}/airbench_table.log",
     benchmark:

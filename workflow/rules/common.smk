@@ -5,6 +5,8 @@ names the key and what it allows.
 """
 import glob
 import itertools
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from snakemake.utils import validate
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "workflow/scripts"))
-from common import fanions, git_commit, load_extra_lmos  # the scripts' module: this commit's library
+from common import fanions, git_commit, load_extra_lmos, torch  # the scripts' module: this commit's library
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 LOGS, BENCHMARKS, ENVS = "results/logs", "results/benchmarks", "../../envs"
@@ -29,7 +31,7 @@ def retype(node):
         return [retype(value) for value in node]
     if isinstance(node, str):
         value = yaml.safe_load(node) if node.strip() else node
-        return value if isinstance(value, (int, float, bool)) else node
+        return value if value is None or isinstance(value, (int, float, bool)) else node
     return node
 
 
@@ -56,41 +58,89 @@ def method_specs(node, path=()):
             yield from method_specs(value, (*path, str(key)))
 
 
+def drop_removed_methods(node):
+    """A method set to null in an override is removed: --config 'least_squares={methods: {sign: null}}'."""
+    if isinstance(node, dict):
+        if isinstance(node.get("methods"), dict):
+            node["methods"] = {key: spec for key, spec in node["methods"].items() if spec is not None}
+        for value in node.values():
+            drop_removed_methods(value)
+
+
+def consistency_problems(config):
+    """What the schema cannot say: keys that must name other keys, sizes that must fit each other."""
+    problems = []
+    ab, ng, tt = config["airbench"], config["nanogpt"], config["topk_timing"]
+    runs = sorted(ng["runs"])
+    for path, run in (("nanogpt.baseline", ng["baseline"]), ("topk_timing.momentum_run", tt["momentum_run"])):
+        if run not in runs:
+            problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
+    for name, experiment in ab["experiments"].items():
+        if experiment["hyper"] not in ab["hyper"]:
+            problems.append(f"config key airbench.experiments.{name}.hyper: {experiment['hyper']!r} is not a key of "
+                            f"airbench.hyper; allowed: {sorted(ab['hyper'])}")
+        for method in sorted(set(experiment.get("sweep", {})) - set(experiment["methods"])):
+            problems.append(f"config key airbench.experiments.{name}.sweep.{method}: no method {method!r} to sweep; "
+                            f"allowed: {sorted(experiment['methods'])}")
+    if max(tt["ks"]) >= tt["size"]:
+        problems.append(f"config key topk_timing.ks: k = {max(tt['ks'])} is not below topk_timing.size = {tt['size']}; "
+                        f"allowed: 1 to {tt['size'] - 1}")
+    model, train = ng["model"], ng["train"]
+    if model["n_embd"] % (2 * model["n_head"]):
+        problems.append(f"config key nanogpt.model.n_embd: {model['n_embd']} is not a multiple of 2 × n_head = "
+                        f"{2 * model['n_head']} (rotary halves of each head)")
+    if train["val_tokens"] % (train["seq_len"] * max(ng["resources"]["gpu"], 1)):
+        problems.append(f"config key nanogpt.train.val_tokens: {train['val_tokens']} is not a positive multiple of "
+                        f"seq_len × GPUs = {train['seq_len'] * max(ng['resources']['gpu'], 1)}")
+    if train["window"]["start"] > train["window"]["end"]:
+        problems.append(f"config key nanogpt.train.window.start: {train['window']['start']} is above window.end = "
+                        f"{train['window']['end']}; allowed: start <= end")
+    watched, layers = train["momentum_snapshot"]["parameter"], model["n_layer"]
+    if int(watched.split(".")[1]) >= layers:
+        problems.append(f"config key nanogpt.train.momentum_snapshot.parameter: {watched!r} is not in the model; "
+                        f"allowed: blocks.0 to blocks.{layers - 1}")
+    return problems
+
+
+def method_problems(config):
+    """Every method, swept ones included, checked against the library's LMOs and their options."""
+    specs = list(method_specs(config))
+    for name in config["airbench"]["experiments"]:
+        specs += [(f"airbench.experiments.{name}.sweep.{method}", spec) for method, spec in ab_methods(name).items()]
+    problems = []
+    for path, spec in specs:
+        try:
+            fanions.check_options(spec["lmo"], {key: value for key, value in spec.items() if key != "lmo"})
+        except ValueError as error:
+            problems.append(f"config key {path}: {error}")
+    return problems
+
+
 def check_config(config):
-    """Validate (setting the schema's defaults), load the user's LMOs, check every method against fanions."""
+    """Validate (setting the schema's defaults), load the user's LMOs, check every method and the keys that
+    must agree with each other."""
     config.update(retype(config))
+    drop_removed_methods(config)
     try:
         validate(config, str(SCHEMA))
     except WorkflowError:
         schema = yaml.safe_load(SCHEMA.read_text())
         errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(sorted(map(explain, errors))))
+    missing = [path for path in config["extra_lmos"] if not (REPO / path).is_file()]
+    if missing:
+        raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (paths are relative to "
+                            f"{REPO}); allowed: Python files that call fanions.register_lmo")
     load_extra_lmos(config["extra_lmos"])
-    problems = []
-    for path, spec in method_specs(config):
-        try:
-            fanions.check_options(spec["lmo"], {key: value for key, value in spec.items() if key != "lmo"})
-        except ValueError as error:
-            problems.append(f"config key {path}: {error}")
-    runs = sorted(config["nanogpt"]["runs"])
-    for path, run in (("nanogpt.baseline", config["nanogpt"]["baseline"]),
-                      ("topk_timing.momentum_run", config["topk_timing"]["momentum_run"])):
-        if run not in runs:
-            problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
-    watched = config["nanogpt"]["train"]["momentum_snapshot"]["parameter"]
-    layers = config["nanogpt"]["model"]["n_layer"]
-    if int(watched.split(".")[1]) >= layers:
-        problems.append(f"config key nanogpt.train.momentum_snapshot.parameter: {watched!r} is not in the model; "
-                        f"allowed: blocks.0 to blocks.{layers - 1}")
+    problems = consistency_problems(config) or method_problems(config)
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
 
 
-check_config(config)
-
 def settings(section, *keys, **extra):
-    """The keys of a config section that a job uses, as its params (so changing one reruns just those jobs)."""
-    return {**{key: section[key] for key in keys}, **extra}
+    """The keys of a config section that a job uses, and the scale, as its params: changing one reruns just
+    those jobs, and no result of one scale is reused at another."""
+    return {"scale": config["scale"], **{key: section[key] for key in keys}, **extra}
 
 
 # What each experiment gives the paper: EXPERIMENTS[name] = files (each experiment's .smk registers itself).
@@ -139,8 +189,57 @@ def ng_shards(split):
     return [f"results/nanogpt/shards/{data['source']}/{split}.bin"]
 
 
-def ng_settings(w, input):
-    """Everything train_gpt.py reads, for one run and seed."""
+def ng_settings(w):
+    """Everything train_gpt.py reads, for one run and seed (a plain function of the wildcards: tracked)."""
     ng, run = config["nanogpt"], config["nanogpt"]["runs"][w.run]
-    return {**ng["train"], "model": ng["model"], "method": run["method"], "lr": run["lr"], "seed": int(w.seed),
-            "data_source": w.source, "train_files": list(input.train), "val_files": list(input.val)}
+    return settings(ng["train"], *ng["train"], model=ng["model"], method=run["method"], lr=run["lr"],
+                    seed=int(w.seed), data_source=w.source, train_files=ng_shards("train"), val_files=ng_shards("val"))
+
+
+check_config(config)  # after the helpers it uses, before any rule
+
+
+# ---------------------------------------------------------------- before the first job (not in a dry run)
+def reachable(host):
+    """Whether a download from host can start here (HF_HUB_OFFLINE=1 says no without asking)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def download_problems(rules):
+    """The downloads the planned jobs need that cannot be made from here, each with the key that avoids it."""
+    corpus, cifar = config["nanogpt"]["data"]["corpus"], config["airbench"]["data"]
+    cached = [path for path in (corpus["tiktoken_cache"], os.environ.get("TIKTOKEN_CACHE_DIR")) if path]
+    needs = []
+    if "nanogpt_convert" in rules and not any(Path(path).is_dir() for path in cached):
+        needs.append(("openaipublic.blob.core.windows.net", "GPT-2's tokenizer files", "nanogpt.data.corpus."
+                      "tiktoken_cache to a folder holding tiktoken's cache files (or set TIKTOKEN_CACHE_DIR)"))
+    if "nanogpt_download" in rules:
+        needs.append(("huggingface.co", "FineWeb shards", "nanogpt.data.source: local and nanogpt.data.local to the "
+                      "shards on disk"))
+    if "airbench_data" in rules and cifar["source"] == "cifar10" and not cifar["local_copy"]:
+        needs.append((cifar["url"].split("/")[2], "CIFAR-10", "airbench.data.local_copy to cifar-10-python.tar.gz"))
+    return [f"{what}: the planned jobs download from {host}, which cannot be reached from here; offline, set "
+            f"{fix} (README, 'Offline')" for host, what, fix in needs if not reachable(host)]
+
+
+def gpu_problems(jobs):
+    """Jobs that ask for a GPU, on a machine that has none, outside a cluster: the paper's full scale on a laptop."""
+    rules = sorted({job.rule.name for job in jobs if job.resources.get("gpu", 0) > 0})
+    if not rules or not workflow.local_exec or torch.cuda.is_available() or config["gpu_jobs_on_cpu"]:
+        return []
+    return [f"the jobs of {rules} ask for a GPU and this machine has none: this is the paper's full scale, meant "
+            "for GPU nodes. On a CPU run --profile profiles/quick; on a SLURM cluster --profile profiles/slurm; to "
+            "run them here anyway, --config gpu_jobs_on_cpu=true"]
+
+
+onstart:
+    jobs = list(workflow.dag.needrun_jobs())
+    problems = gpu_problems(jobs) + download_problems({job.rule.name for job in jobs})
+    if problems:
+        raise WorkflowError("Nothing was run:\n  " + "\n  ".join(problems))

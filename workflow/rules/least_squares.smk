@@ -44,6 +44,8 @@ rule least_squares_theory:
 rule least_squares_figure:
     input:
         runs=LS_RUNS,
+    params:
+        settings=settings(LS),
     output:
         pdf="results/figures/least_squares_figure.pdf",
         png="results/figures/least_squares_figure.png",

@@ -117,7 +117,7 @@ rule nanogpt_report:
         pdf="results/figures/nanogpt_figure.pdf",
         png="results/figures/nanogpt_figure.png",
     params:
-        settings={"baseline": NG["baseline"], "runs": NG["runs"], "seeds": NG["seeds"]},
+        settings=settings(NG, "baseline", "runs", "seeds"),
     log:
         f"{LOGS}/nanogpt_report.log",
     benchmark:

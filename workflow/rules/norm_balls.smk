@@ -10,7 +10,7 @@ rule norm_balls:
     wildcard_constraints:
         figure="|".join(NORM_BALL_FIGURES),
     params:
-        settings=config["norm_balls"],
+        settings=settings(config["norm_balls"], *config["norm_balls"]),
     log:
         f"{LOGS}/norm_balls/{{figure}}.log",
     benchmark:

@@ -8,8 +8,7 @@ rule macros:
     output:
         "results/macros.tex",
     params:
-        commit=git_commit(),
-        experiments=lambda w: sorted(EXPERIMENTS),
+        settings=settings(config, commit=git_commit(), experiments=sorted(EXPERIMENTS)),
     log:
         f"{LOGS}/macros.log",
     benchmark:
@@ -25,6 +24,8 @@ rule paper:
         tex="paper/main.tex",
         macros="results/macros.tex",
         results=lambda w: paper_inputs(),
+    params:
+        settings=settings(config),
     output:
         "results/paper/paper.pdf",
     log:

@@ -20,9 +20,8 @@ rule topk_timing_run:
     output:
         "results/topk_timing/runs/{matrix}.csv",
     params:
-        settings=lambda w, input: settings(
-            TT, "device", "size", "ks", "rtol", "methods", "reps", "seed", "decay", matrix=w.matrix,
-            momentum=input[0] if input else None
+        settings=lambda w: settings(
+            TT, "device", "size", "ks", "rtol", "methods", "reps", "seed", "decay", matrix=w.matrix
         ),
     threads: 256  # capped at --cores: a timing job runs alone
     resources:
@@ -40,6 +39,8 @@ rule topk_timing_run:
 rule topk_timing_report:
     input:
         expand("results/topk_timing/runs/{matrix}.csv", matrix=TT["matrices"]),
+    params:
+        settings=settings(TT),
     output:
         csv="results/topk_timing/timing.csv",
         table="results/tables/topk_timing_table.tex",
