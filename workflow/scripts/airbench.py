@@ -25,7 +25,7 @@ from torch import nn
 
 import cifar10
 from common import fanions  # this commit's lib/fanions
-from common import device_name, method_label, provenance, write_csv
+from common import device_name, method_label, provenance, setup, write_csv
 
 #############################################
 #                  Setup                    #
@@ -337,7 +337,6 @@ def run_block(settings, data, device, compile):
 
 def run_job(snakemake):
     settings = snakemake.params.settings
-    torch.set_num_threads(snakemake.threads)
     device = device_of(settings["device"])
     data = cifar10.load(snakemake.input.data, settings["data"]["train_per_class"], settings["data"]["test_per_class"])
     frame = run_block(settings, data, device, settings["compile"])
@@ -377,6 +376,7 @@ def main():
 
 if __name__ == "__main__":
     if "snakemake" in globals():
+        setup(snakemake)  # noqa: F821 (set by Snakemake)
         {"airbench_run": run_job}[snakemake.rule](snakemake)  # noqa: F821 (set by Snakemake)
     else:
         main()

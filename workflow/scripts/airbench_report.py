@@ -7,14 +7,16 @@ check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources
 """
 import pandas as pd
 
-from common import provenance, read_csv, save_figure, tex_values, write_csv, write_tex
+from common import data_mark, data_note, plural, provenance, read_csv, save_figure, setup, tex_values, write_csv, write_tex
 
 # §6.2, mean ± std (%) over 200 runs at lr 0.4, momentum 0.65: the first version, and the later one.
 PAPER = {"muon": {"v1": (94.00, 0.13), "v2": (94.01, 0.13)},
          "f-muon": {"v1": (94.01, 0.14), "v2": (94.02, 0.13)},
          "s-muon": {"v1": None, "v2": (94.03, 0.13)}}
 PAPER_FIGURE = {"alpha_reference": "2a", "alpha_tuned": "2b"}
-SYNTHETIC_NOTE = "synthetic CIFAR-shaped data: a plumbing check, not CIFAR-10 accuracy"
+RUN_COLUMNS = ["experiment", "method", "lmo", "alpha", "k", "label", "data", "seed", "accuracy", "diverged",
+               "train_seconds", "eval_seconds"]
+SYNTHETIC_NOTE = data_note("synthetic CIFAR-shaped images, not CIFAR-10")
 
 
 def data_source(runs):
@@ -51,7 +53,7 @@ def alpha_figure(summary, experiment, title, source, pdf, png, prov):
     """Figures 2a and 2b: accuracy vs α (mean ± std over runs), one line per mixture."""
     import style
     rows = summary[summary["experiment"] == experiment]
-    fig, axes = style.figure(1, 1, height=2.4)
+    fig, axes = style.figure(1, 1, height=2.4, width=0.49)
     ax = axes[0, 0]
     colors = style.colors(rows["lmo"].unique())
     for lmo, line in rows.groupby("lmo", sort=False):
@@ -68,7 +70,7 @@ def k_figure(summary, source, pdf, png, prov):
     rows = summary[summary["experiment"] == "fanions"]
     fanion = rows[rows["lmo"] == "fanion"].sort_values("k")
     others = rows[rows["lmo"] != "fanion"]
-    fig, axes = style.figure(1, 2, height=2.4)
+    fig, axes = style.figure(1, 2, height=2.4, width=0.7)
     ax_acc, ax_time = axes[0]
     colors = style.colors(["k-Fanion", *others["label"]])
     errorbars(ax_acc, fanion, "k", colors["k-Fanion"], "k-Fanion")
@@ -112,14 +114,15 @@ def table(summary, source):
 
 def values(summary, source, settings):
     """``\\val{airbench.…}`` keys: the data, run counts, each method's numbers, the best α of each sweep."""
-    mark = "" if source == "cifar10" else " (synthetic)"
     out = {"airbench.data": "CIFAR-10" if source == "cifar10" else SYNTHETIC_NOTE,
-           "airbench.epochs": settings["train"]["epochs"], "airbench.batch_size": settings["train"]["batch_size"]}
+           "airbench.mark": data_mark(source == "cifar10"),
+           "airbench.epochs": plural(settings["train"]["epochs"], "epoch"),
+           "airbench.batch_size": settings["train"]["batch_size"]}
     for experiment, spec in settings["experiments"].items():
-        out[f"airbench.{experiment}.runs"] = spec["runs"]
+        out[f"airbench.{experiment}.runs"] = plural(spec["runs"], "run")
     for _, row in summary.iterrows():
         key = f"airbench.{row['experiment']}.{row['method']}"
-        out |= {f"{key}.mean": f"{row['mean']:.2f}{mark}", f"{key}.std": f"{row['std']:.2f}",
+        out |= {f"{key}.mean": f"{row['mean']:.2f}", f"{key}.std": f"{row['std']:.2f}",
                 f"{key}.diverged": row["diverged"], f"{key}.seconds": f"{row['train_seconds']:.2f}"}
     seconds = summary[summary["experiment"] == "table"].set_index("method")["train_seconds"]
     out["airbench.table.time_ratio"] = f"{seconds['f-muon'] / seconds['muon']:.3f}"  # F-Muon / Muon per run
@@ -127,14 +130,15 @@ def values(summary, source, settings):
     for (experiment, lmo), rows in sweeps.groupby(["experiment", "lmo"]):
         best = rows.loc[rows["mean"].idxmax()]
         out[f"airbench.{experiment}.{lmo}.best_alpha"] = f"{best['alpha']:g}"
-        out[f"airbench.{experiment}.{lmo}.best_mean"] = f"{best['mean']:.2f}{mark}"
+        out[f"airbench.{experiment}.{lmo}.best_mean"] = f"{best['mean']:.2f}"
     return out
 
 
 # ---------------------------------------------------------------- the rules
 def load(snakemake):
     """All runs, their data source, and the provenance that names it."""
-    runs = pd.concat(map(read_csv, snakemake.input.runs))
+    runs = pd.concat(read_csv(path, RUN_COLUMNS, finite=["train_seconds", "eval_seconds"])
+                     for path in snakemake.input.runs)
     source = data_source(runs)
     return runs, source, provenance(snakemake) | {"data": source}
 
@@ -161,4 +165,5 @@ def table_job(snakemake):
 
 
 if __name__ == "__main__":
+    setup(snakemake)  # noqa: F821 (set by Snakemake)
     {"airbench_figure": figure_job, "airbench_table": table_job}[snakemake.rule](snakemake)  # noqa: F821

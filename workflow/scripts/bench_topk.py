@@ -33,7 +33,7 @@ from numpy.linalg import LinAlgError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import device_name, fanions, pd, provenance, read_csv, save_figure, setup, tex_number  # noqa: E402
-from common import tex_values, torch, write_csv, write_tex  # noqa: E402
+from common import BadResult, tex_values, torch, write_csv, write_tex  # noqa: E402
 
 PAPER = {  # paper Table 2 (Colab GPU, 5000², rtol 0.01): seconds, by method and k
     "power": {1: 7.7},
@@ -65,7 +65,11 @@ def test_matrix(kind, size, seed, device, decay=1.0, momentum=None):
 def load_momenta(path, device):
     """What train_gpt.py saved: the parameter's name, the steps and the momenta (steps, m, n), these
     as float32 on device."""
-    record = torch.load(path, map_location=device)
+    try:
+        record = torch.load(path, map_location=device)
+        assert record["momenta"].ndim == 3 and len(record["steps"]) == len(record["momenta"])
+    except Exception as error:  # a cut or foreign file: say which and how to rebuild it
+        raise BadResult(path, f"not the momenta a training run saves ({error!r})", "nanogpt_train") from None
     return {**record, "momenta": record["momenta"].float()}
 
 
@@ -338,7 +342,8 @@ def warm_start_job(snakemake):
 def run_job(snakemake):
     settings = snakemake.params.settings
     frame = table([settings["matrix"]], settings["size"], settings["ks"], settings["rtol"], settings["methods"],
-                  settings["reps"], settings["device"], settings["seed"], settings["decay"], settings["momentum"])
+                  settings["reps"], settings["device"], settings["seed"], settings["decay"],
+                  snakemake.input[0] if snakemake.input else None)  # the saved momenta, for the momentum matrix
     write_csv(frame, snakemake.output[0], provenance(snakemake, settings["device"]))
 
 
@@ -358,7 +363,8 @@ def cell(row):
 def report_job(snakemake):
     from style import colors, figure
 
-    frame = pd.concat([read_csv(path) for path in snakemake.input])
+    frame = pd.concat([read_csv(path, ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "error"])
+                       for path in snakemake.input])
     prov = provenance(snakemake)  # the measurements name their own device in the CSV
     write_csv(frame, snakemake.output.csv, prov)
     ks = sorted(frame.k.unique())

@@ -10,7 +10,6 @@ into place. Synthetic data (``source: synthetic``) has learnable classes and exi
 and test the pipeline: its accuracies are never CIFAR-10 results.
 """
 import hashlib
-import os
 import pickle
 import shutil
 import tarfile
@@ -19,6 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import torch
+
+from common import BadResult, atomic_write, setup
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"  # 170498071 bytes
@@ -60,20 +61,6 @@ def read_tarball(tarball):
             "test": {"images": test_images, "labels": test_labels}}
 
 
-def save_atomic(data, path):
-    """torch.save to a temporary file beside ``path``, renamed into place (no half-written cache)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        torch.save(data, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def prepare(cache, md5=MD5, url=URL, local_copy=None):
     """Make the cache from ``local_copy`` (a path to the tar.gz) or else a download of ``url``."""
     Path(cache).parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +71,8 @@ def prepare(cache, md5=MD5, url=URL, local_copy=None):
             with urllib.request.urlopen(url) as response, open(tarball, "wb") as f:
                 shutil.copyfileobj(response, f)
         verify(tarball, md5)
-        save_atomic(read_tarball(tarball), cache)
+        with atomic_write(cache, "wb") as f:
+            torch.save(read_tarball(tarball), f)
 
 
 # ---------------------------------------------------------------- synthetic CIFAR-shaped data
@@ -124,7 +112,14 @@ def balanced_subset(labels, per_class, seed=0):
 
 def load(cache, train_per_class=None, test_per_class=None):
     """The cache, each split cut to a class-balanced subset when asked."""
-    data = torch.load(cache)
+    try:
+        data = torch.load(cache)
+        for split in ("train", "test"):
+            assert len(data[split]["images"]) == len(data[split]["labels"]) > 0
+            assert data[split]["images"].shape[1:] == (32, 32, 3) and data[split]["images"].dtype == torch.uint8
+    except Exception as error:  # any unreadable or malformed cache: say which file and how to rebuild it
+        raise BadResult(cache, f"not a CIFAR-10 cache of uint8 (N, 32, 32, 3) images with labels ({error!r})",
+                        "airbench_data") from None
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         keep = balanced_subset(data[split]["labels"], per_class)
         data[split] = {key: value[keep] for key, value in data[split].items()}
@@ -134,10 +129,12 @@ def load(cache, train_per_class=None, test_per_class=None):
 def data_job(snakemake):
     settings = snakemake.params.settings
     if settings["source"] == "synthetic":
-        save_atomic(synthetic(**settings["synthetic"]), snakemake.output[0])
+        with atomic_write(snakemake.output[0], "wb") as f:
+            torch.save(synthetic(**settings["synthetic"]), f)
     else:
         prepare(snakemake.output[0], settings["md5"], settings["url"], settings["local_copy"])
 
 
 if __name__ == "__main__":
+    setup(snakemake)  # noqa: F821 (set by Snakemake)
     {"airbench_data": data_job}[snakemake.rule](snakemake)  # noqa: F821 (set by Snakemake)

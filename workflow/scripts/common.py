@@ -1,15 +1,24 @@
-"""What every pipeline script shares: the library at this commit, user LMOs, provenance, writers.
+"""What every pipeline script shares: the library at this commit, user LMOs, provenance, checked writers and readers.
 
-Every result file carries its provenance (rule, wildcards, the settings it was made with,
-git commit, package versions, device): a first comment line in CSV and TeX files, the
-metadata of PDF and PNG figures. Scripts write only to their Snakemake outputs.
+Every result file carries its provenance (rule, wildcards, the settings it was made with, scale,
+git commit, package versions, device): a first comment line in CSV and TeX files, the metadata of
+PDF and PNG figures. The provenance line of a CSV or TeX file also records its row count and the
+sha256 of what follows it, and every reader checks them: a result that was cut, edited or built at
+another scale stops the job that reads it, naming the file and the rule that rebuilds it. Files are
+written atomically (a temporary file renamed into place), so a killed job leaves no half-written
+result. Scripts write only to their Snakemake outputs.
 """
+import io
 import json
+import math
+import os
 import platform
 import runpy
 import subprocess
 import sys
-from datetime import datetime, timezone
+import tempfile
+from contextlib import contextmanager
+from hashlib import sha256
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -21,6 +30,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "snakemake")
+JOB = {"scale": None}  # the scale of the running job (set by setup): results of another scale are refused
 
 
 def load_extra_lmos(paths):
@@ -40,6 +50,7 @@ def setup(snakemake):
     sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
     torch.set_num_threads(snakemake.threads)
     load_extra_lmos(snakemake.config["extra_lmos"])
+    JOB["scale"] = snakemake.config["scale"]
 
 
 def git_commit():
@@ -70,7 +81,8 @@ def package_versions():
 
 
 def provenance(snakemake, device="cpu"):
-    """The record written into each result: what made it, from which settings, where."""
+    """The record written into each result: what made it, from which settings, where. No clock time: two
+    identical runs write identical files (the file's own time says when)."""
     return {
         "rule": snakemake.rule,
         "wildcards": dict(snakemake.wildcards.items()),
@@ -79,41 +91,136 @@ def provenance(snakemake, device="cpu"):
         "git_commit": git_commit(),
         "packages": package_versions(),
         "device": device_name(device),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
+@contextmanager
+def atomic_write(path, mode="w"):
+    """A file object on a temporary file beside ``path``, renamed into place when the block ends without
+    an error (else removed): ``path`` is never half-written. Permissions as for any new file (umask)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, mode) as f:
+            yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def file_sha256(path):
+    digest = sha256()
+    with open(path, "rb") as f:
+        while block := f.read(2**24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_result(body, path, prov, comment, rows=None):
+    """The provenance line (with the body's row count and sha256), then the body, atomically."""
+    record = {**prov, "rows": rows, "sha256": sha256(body.encode()).hexdigest()}
+    with atomic_write(path) as f:
+        f.write(f"{comment} provenance: {json.dumps(record)}\n{body}")
+
+
 def write_csv(frame, path, prov):
-    with open(path, "w") as f:
-        f.write("# provenance: " + json.dumps(prov) + "\n")
-        frame.to_csv(f, index=False)
+    _write_result(frame.to_csv(index=False), path, prov, "#", rows=len(frame))
 
 
-def read_csv(path):
-    return pd.read_csv(path, skiprows=1)
+def write_tex(text, path, prov):
+    _write_result(text, path, prov, "%")
+
+
+def write_json(record, path):
+    with atomic_write(path) as f:
+        json.dump(record, f, indent=1)
+
+
+class BadResult(ValueError):
+    """A result file that does not hold what its producer promised."""
+
+    def __init__(self, path, problem, rule=None):
+        fix = (f"rebuild it with: snakemake --forcerun {rule} (with the --profile and --config you built it with)"
+               if rule else "delete it and rerun snakemake")
+        super().__init__(f"{path}: {problem}. It is not used; {fix}.")
+
+
+def read_result(path):
+    """(provenance, body) of a CSV or TeX result, checked: the provenance line parses, the body's sha256 is
+    the one recorded when it was written, and it was made at the running job's scale."""
+    text = Path(path).read_text()
+    first, _, body = text.partition("\n")
+    try:
+        prov = json.loads(first.split("provenance: ", 1)[1])
+    except (IndexError, json.JSONDecodeError):
+        raise BadResult(path, "its first line is not a provenance record (cut, edited, or not made by this pipeline)") \
+            from None
+    rule = prov.get("rule")
+    if prov.get("sha256") != sha256(body.encode()).hexdigest():
+        raise BadResult(path, "its content is not what its producer wrote (sha256 differs: cut or edited since)", rule)
+    if JOB["scale"] and prov.get("scale") != JOB["scale"]:
+        raise BadResult(path, f"it was built at scale {prov.get('scale')!r}, this job runs at {JOB['scale']!r}", rule)
+    return prov, body
+
+
+def read_csv(path, columns=(), finite=()):
+    """A CSV result as its producer promised it (see read_result): the row count it recorded, the ``columns``,
+    and no NaN or infinity in the ``finite`` ones."""
+    prov, body = read_result(path)
+    frame = pd.read_csv(io.StringIO(body))
+    rule = prov.get("rule")
+    if len(frame) != prov.get("rows"):
+        raise BadResult(path, f"it holds {len(frame)} rows, its producer wrote {prov.get('rows')}", rule)
+    missing = [column for column in columns if column not in frame]
+    if missing:
+        raise BadResult(path, f"it lacks the columns {missing}", rule)
+    bad = [column for column in finite if not frame[column].map(lambda x: math.isfinite(float(x))).all()]
+    if bad:
+        raise BadResult(path, f"the columns {bad} hold NaN or infinite values", rule)
+    return frame
 
 
 def read_provenance(path):
     """The provenance record of a CSV or TeX result (its first line)."""
-    with open(path) as f:
-        return json.loads(f.readline().split("provenance: ", 1)[1])
-
-
-def write_tex(text, path, prov):
-    Path(path).write_text("% provenance: " + json.dumps(prov) + "\n" + text)
+    return read_result(path)[0]
 
 
 def save_figure(fig, pdf, png, prov):
     """The figure as PDF (for LaTeX) and PNG (for the README), each with the provenance in its metadata."""
     record = json.dumps(prov)
-    fig.savefig(pdf, metadata={"Subject": record})
-    fig.savefig(png, dpi=150, metadata={"provenance": record})
+    with atomic_write(pdf, "wb") as f:
+        fig.savefig(f, format="pdf", metadata={"Subject": record})
+    with atomic_write(png, "wb") as f:
+        fig.savefig(f, format="png", dpi=150, metadata={"provenance": record})
+
+
+NOT_PAPER_DATA = "not the paper's data"
+
+
+def data_note(what):
+    """The words on every table and figure made from anything but the paper's data."""
+    return f"{NOT_PAPER_DATA} ({what}): a plumbing check, not a result"
+
+
+def data_mark(paper_data):
+    """What follows a quoted number in the text: nothing on the paper's data, else the same words."""
+    return "" if paper_data else f" [{NOT_PAPER_DATA}]"
 
 
 def tex_number(x, digits=3):
-    """x for LaTeX text: 0.0123 → 0.0123, 1.5e-05 → 1.5\\times10^{-5} (in math mode)."""
+    """x for LaTeX, in text or in math: 0.0123 → 0.0123, 1.5e-05 → 1.5\\times10^{-5} (\\ensuremath)."""
     mantissa, exponent = f"{x:.{digits}g}".partition("e")[::2]
-    return f"${mantissa}\\times10^{{{int(exponent)}}}$" if exponent else f"${mantissa}$"
+    return f"\\ensuremath{{{mantissa}\\times10^{{{int(exponent)}}}}}" if exponent else f"\\ensuremath{{{mantissa}}}"
+
+
+def plural(count, noun):
+    """'1 seed', '3 seeds'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def tex_values(values):

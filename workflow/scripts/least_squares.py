@@ -16,7 +16,7 @@ import torch
 
 from common import fanions  # this commit's lib/fanions
 from common import lmo_options, method_label, provenance, read_csv, save_figure, tex_number, tex_values, write_csv
-from common import setup, write_tex
+from common import BadResult, plural, read_provenance, setup, write_tex
 
 # The paper's §6.1 numbers at n = 50, for the table beside ours.
 PAPER = {"muon": {"L": 171.4, "lr": 2.33e-4, "K": 68},
@@ -63,6 +63,11 @@ def descend(M, N, S, lmo, options, lr, iterations):
         if t < iterations:
             X = X - lr * fanions.lmo(G, lmo, **options)
     return trace
+
+
+RUN_COLUMNS = ["size", "method", "label", "seed", "iteration", "loss_gap", "grad_op", "grad_dual"]
+THEORY_COLUMNS = ["size", "seed", "lmo", "L", "eps", "lr", "K", "delta0", "mean_grad_dual", "bound", "min_grad_op",
+                  "final_loss_gap"]
 
 
 def trace_frame(trace, seeds):
@@ -160,15 +165,18 @@ def values(summary, theory, settings):
     """The numbers the paper's text quotes, as ``\\val`` keys; "max" stands for the largest size."""
     largest = max(settings["sizes"])
     out = {"ls.iterations": settings["iterations"], "ls.lr": tex_number(settings["lr"]),
-           "ls.seeds": len(settings["seeds"]), "ls.sizes": ", ".join(map(str, settings["sizes"])),
+           "ls.seeds": plural(len(settings["seeds"]), "seed"), "ls.sizes": ", ".join(map(str, settings["sizes"])),
            "ls.largest": largest, "ls.op_target": tex_number(settings["op_target"])}
+    def names(size):  # in a fixed order: the values file is the same bytes on every run
+        return [f"n{size}", "max"] if size == largest else [f"n{size}"]
+
     for (size, method, _), row in summary.iterrows():
-        for name in {f"n{size}", "max" if size == largest else f"n{size}"}:
+        for name in names(size):
             out[f"ls.{name}.{method}.loss_gap"] = tex_number(row.loss_gap)
             out[f"ls.{name}.{method}.grad_op"] = tex_number(row.grad_op)
     mean = theory.groupby(["size", "lmo"]).mean(numeric_only=True)
     for (size, lmo), row in mean.iterrows():
-        for name in {f"n{size}", "max" if size == largest else f"n{size}"}:
+        for name in names(size):
             out[f"ls.{name}.theory.{lmo}.L"] = tex_number(row.L)
             out[f"ls.{name}.theory.{lmo}.lr"] = tex_number(row.lr)
             out[f"ls.{name}.theory.{lmo}.K"] = f"{row.K:.0f}"
@@ -199,15 +207,32 @@ def theory_job(snakemake):
     write_csv(rows, snakemake.output[0], provenance(snakemake))
 
 
+def read_runs(paths):
+    """The runs' traces, each file checked: its columns, finite values, and every seed's every iteration."""
+    frames = []
+    for path in paths:
+        frame = read_csv(path, RUN_COLUMNS, finite=RUN_COLUMNS[-3:])
+        settings = read_provenance(path)["settings"]
+        if len(frame) != len(settings["seeds"]) * (settings["iterations"] + 1):
+            raise BadResult(path, f"it holds {len(frame)} rows, not {len(settings['seeds'])} seeds × "
+                            f"{settings['iterations'] + 1} iterations", "least_squares_run")
+        frames.append(frame)
+    return pd.concat(frames)
+
+
+def read_theory(paths):
+    return pd.concat(read_csv(path, THEORY_COLUMNS, finite=THEORY_COLUMNS[3:]) for path in paths)
+
+
 def figure_job(snakemake):
-    traces = pd.concat(map(read_csv, snakemake.input.runs))
+    traces = read_runs(snakemake.input.runs)
     plot(traces, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
 
 
 def table_job(snakemake):
     settings = snakemake.params.settings
-    traces = pd.concat(map(read_csv, snakemake.input.runs))
-    theory = pd.concat(map(read_csv, snakemake.input.theory))
+    traces = read_runs(snakemake.input.runs)
+    theory = read_theory(snakemake.input.theory)
     summary = summarize(traces)
     prov = provenance(snakemake)
     write_csv(summary.reset_index(), snakemake.output.summary, prov)

@@ -13,20 +13,22 @@ import random
 import subprocess
 import sys
 import tempfile
-from hashlib import sha256
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from common import REPO, provenance, read_csv, save_figure, setup, tex_number, tex_values, write_csv, write_tex
+from common import JOB, REPO, BadResult, file_sha256, provenance, read_csv, save_figure, setup, tex_number, tex_values
+from common import data_mark, data_note, plural, write_csv, write_tex
 from gpt.data import read_shard, write_shard
 from gpt.model import EOT
 
 # §6.3: final validation loss after 1750 steps (lr, momentum 0.95); α = 0.3 is only "not lower than α = −0.1".
 PAPER = {("muon", None, 0.05): 3.279, ("f-muon", 0.5, 0.07): 3.281, ("f-muon", -0.1, 0.07): 3.2818}
 RECORD = (3.2770, 0.0038, 7)  # the 2024-11-24 record's logs: mean, std over its 7 runs with its own Muon
-SYNTHETIC_NOTE = "synthetic tokens: a timing and plumbing check, not a validation loss"
+PAPER_DATA = ("fineweb", "local")  # FineWeb shards, downloaded or on disk
+DATA_NOTES = {"corpus": data_note("a text corpus tokenized here, not FineWeb"),
+              "synthetic": data_note("random tokens, not FineWeb")}
 
 
 # ---------------------------------------------------------------- data
@@ -42,14 +44,6 @@ def download(repo, filename, path, expected_sha256=None):
         if expected_sha256 and digest != expected_sha256:
             raise ValueError(f"{filename}: sha256 {digest}, expected {expected_sha256}; nothing was written")
         os.replace(local, path)
-
-
-def file_sha256(path):
-    digest = sha256()
-    with open(path, "rb") as f:
-        while block := f.read(2**24):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def generated_corpus(documents, seed):
@@ -107,26 +101,49 @@ def synthetic_tokens(count, seed, mean_document=512):
 
 # ---------------------------------------------------------------- training
 def launch(settings, processes, threads, curve, summary, checkpoint, momentum):
-    """train_gpt.py under torchrun with this interpreter: one process per GPU (one on a CPU), its output to the log."""
+    """train_gpt.py under torchrun with this interpreter: one process per GPU (one on a CPU), its output to the
+    log. The workers watch this process (TRAIN_GPT_PARENT) and stop when it is gone."""
     Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                str(REPO / "workflow/scripts/train_gpt.py"), json.dumps(settings), curve, summary, checkpoint, momentum]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout,
-                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+                   env={**os.environ, "OMP_NUM_THREADS": str(threads), "TRAIN_GPT_PARENT": str(os.getpid())})
 
 
 # ---------------------------------------------------------------- report
+SUMMARY_KEYS = ("final_val_loss", "ms_per_step", "compile_s", "provenance")
+
+
+def read_summary(path):
+    """A training job's summary (JSON), checked: it parses, holds its keys, and was made at this job's scale."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise BadResult(path, f"it is not valid JSON ({error}: cut or edited)", "nanogpt_train") from None
+    missing = [key for key in SUMMARY_KEYS if key not in record]
+    if missing:
+        raise BadResult(path, f"it lacks the keys {missing}", "nanogpt_train")
+    scale = record["provenance"]["settings"].get("scale")
+    if JOB["scale"] and scale != JOB["scale"]:
+        raise BadResult(path, f"it was built at scale {scale!r}, this job runs at {JOB['scale']!r}", "nanogpt_train")
+    return record
+
+
 def load_runs(curves, summaries):
     """All runs as two frames: the validation curves, and one row per run (final loss, timing)."""
     frames, rows = [], []
     for curve, summary in zip(curves, summaries):
-        record = json.loads(Path(summary).read_text())
+        record = read_summary(summary)
         settings = record["provenance"]["settings"]
         run = {"run": Path(curve).parent.name, "seed": settings["seed"], "lmo": settings["method"]["lmo"],
                "alpha": settings["method"].get("alpha"), "lr": settings["lr"], "source": settings["data_source"]}
-        frames.append(read_csv(curve).assign(**run))
-        rows.append({**run, **{key: record[key] for key in ("final_val_loss", "ms_per_step", "compile_s")}})
+        points = len(range(0, settings["steps"], settings["val_every"])) + 1  # every val_every steps and the last
+        frame = read_csv(curve, ["step", "val_loss", "train_time_s"])
+        if len(frame) != points:
+            raise BadResult(curve, f"it holds {len(frame)} validation points, not {points}", "nanogpt_train")
+        frames.append(frame.assign(**run))
+        rows.append({**run, **{key: record[key] for key in SUMMARY_KEYS[:-1]}})
     return pd.concat(frames, ignore_index=True), pd.DataFrame(rows)
 
 
@@ -158,40 +175,45 @@ def table(summary, source):
         lines.append(f"{r.label} & {r.seeds} & {loss} & {paper} & ${r.ms_per_step:.0f}$ & ${r.time_ratio:.3f}$ \\\\")
     mean, std, count = RECORD
     lines += [r"\midrule", rf"record 2024-11-24 (its Muon, lr 0.05) & {count} & ${mean:.4f}$ $\pm$ ${std:.4f}$ & & & \\"]
-    if source == "synthetic":
-        lines += [r"\midrule", rf"\multicolumn{{6}}{{l}}{{\emph{{{SYNTHETIC_NOTE}}}}} \\"]
+    if source not in PAPER_DATA:
+        lines += [r"\midrule", rf"\multicolumn{{6}}{{l}}{{\emph{{{DATA_NOTES[source]}}}}} \\"]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
 def figure(curves, summary, source, pdf, png, prov):
-    """Validation loss vs step: mean over seeds per run, min–max band."""
+    """Validation loss vs step, mean over seeds per run with the min–max band: every step on a log scale
+    (left), and the last quarter of training zoomed in (right)."""
     import style
-    fig, axes = style.figure(1, 1, height=2.6)
-    ax = axes[0, 0]
+    fig, axes = style.figure(1, 2, height=2.6)
     colors = style.colors(summary["label"])
-    for r in summary.itertuples():
-        stats = curves[curves["run"] == r.run].groupby("step")["val_loss"].agg(["mean", "min", "max"])
-        ax.plot(stats.index, stats["mean"], color=colors[r.label], label=r.label, lw=1)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[r.label], alpha=0.2, lw=0)
-    final = curves[curves["step"] == curves["step"].max()]["val_loss"]
-    ax.set(xlabel="step", ylabel="validation loss", ylim=(final.min() - 0.05, final.max() + 1.0))  # the end, zoomed
-    ax.legend(fontsize="x-small", ncol=2)
-    if source == "synthetic":
-        fig.suptitle(SYNTHETIC_NOTE, color="red")
+    last = curves["step"].max()
+    for ax, start in zip(axes[0], (0, 0.75 * last)):
+        for r in summary.itertuples():
+            stats = curves[(curves["run"] == r.run) & (curves["step"] >= start)].groupby("step")["val_loss"].agg(
+                ["mean", "min", "max"])
+            ax.plot(stats.index, stats["mean"], color=colors[r.label], label=r.label, lw=1)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[r.label], alpha=0.2, lw=0)
+        ax.set(xlabel="step", ylabel="validation loss")
+    axes[0, 0].set(yscale="log", title="all steps")
+    axes[0, 1].set(title="the last quarter")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(summary), 4),
+               fontsize="small")
+    if source not in PAPER_DATA:
+        fig.suptitle(DATA_NOTES[source], color="red")
     save_figure(fig, pdf, png, prov)
 
 
-DATA_NAMES = {"fineweb": "FineWeb-10B (GPT-2 tokens)", "local": "local token shards",
-              "corpus": "a local text corpus, not FineWeb (a plumbing check, not a result)", "synthetic": SYNTHETIC_NOTE}
+DATA_NAMES = {"fineweb": "FineWeb-10B (GPT-2 tokens)", "local": "FineWeb shards on disk", **DATA_NOTES}
 
 
 def values(summary, source, baseline):
     """\\val{nanogpt.<run>.loss} (mean over seeds), .ms (ms/step) and .ratio (to the baseline) for the text,
-    and the same under nanogpt.baseline; on synthetic tokens every loss reads as the synthetic note."""
-    out = {"nanogpt.data": DATA_NAMES[source], "nanogpt.seeds": int(summary["seeds"].max())}
+    and the same under nanogpt.baseline; nanogpt.mark follows them in the text."""
+    out = {"nanogpt.data": DATA_NAMES[source], "nanogpt.mark": data_mark(source in PAPER_DATA),
+           "nanogpt.seeds": plural(int(summary["seeds"].max()), "seed")}
     for r in summary.itertuples():
         for run in (r.run, "baseline") if r.run == baseline else (r.run,):
-            out[f"nanogpt.{run}.loss"] = SYNTHETIC_NOTE if source == "synthetic" else tex_number(r.mean, 4)
+            out[f"nanogpt.{run}.loss"] = tex_number(r.mean, 4)
             out[f"nanogpt.{run}.ms"] = tex_number(r.ms_per_step, 3)
             out[f"nanogpt.{run}.ratio"] = tex_number(r.time_ratio, 3)
     return out

@@ -6,12 +6,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import provenance, setup, write_tex
+from common import atomic_write, provenance, read_result, setup, write_tex
 
 LATEX_HELP = """latexmk was not found, so the paper cannot be built. Install LaTeX, then rerun:
   Debian/Ubuntu: sudo apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
-  conda:         snakemake --cores all --sdm conda   (rule paper then uses envs/latex.yaml)
-  or build everything but the paper:  snakemake --cores all --omit-from paper"""
+  conda:         snakemake --cores all{profile} --sdm conda   (rule paper then uses envs/latex.yaml)
+  or build everything but the paper:  snakemake --cores all{profile} --omit-from paper"""
 
 MACROS = r"""\newcommand\Scale{%(scale)s}
 \newcommand\GitCommit{%(commit)s}
@@ -25,16 +25,17 @@ MACROS = r"""\newcommand\Scale{%(scale)s}
 
 
 def macros_job(snakemake):
-    params = snakemake.params
-    text = MACROS % {"scale": snakemake.config["scale"], "commit": params.commit}
-    text += "".join(f"\\expandafter\\def\\csname built@{name}\\endcsname{{}}\n" for name in params.experiments)
-    text += "".join(Path(path).read_text() for path in snakemake.input)
-    write_tex(text, snakemake.output[0], provenance(snakemake))
+    settings = snakemake.params.settings
+    values = [read_result(path)[1] for path in snakemake.input]  # each checked before anything is written
+    text = MACROS % {"scale": settings["scale"], "commit": settings["commit"]}
+    text += "".join(f"\\expandafter\\def\\csname built@{name}\\endcsname{{}}\n" for name in settings["experiments"])
+    write_tex(text + "".join(values), snakemake.output[0], provenance(snakemake))
 
 
 def paper_job(snakemake):
     if shutil.which("latexmk") is None:
-        sys.exit(LATEX_HELP)
+        quick = snakemake.params.settings["scale"] == "quick"
+        sys.exit(LATEX_HELP.format(profile=" --profile profiles/quick" if quick else ""))
     with tempfile.TemporaryDirectory() as build:
         result = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-jobname=paper",
                                  f"-outdir={build}", snakemake.input.tex], capture_output=True, text=True)
@@ -43,7 +44,8 @@ def paper_job(snakemake):
             tex_log = Path(build, "paper.log")
             errors = [line for line in tex_log.read_text(errors="replace").splitlines() if line.startswith("!")]
             sys.exit(f"latexmk failed (exit {result.returncode}); LaTeX errors: {errors}")
-        shutil.copy(Path(build) / "paper.pdf", snakemake.output[0])
+        with atomic_write(snakemake.output[0], "wb") as f:
+            f.write(Path(build, "paper.pdf").read_bytes())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-WIDTH = 6.75  # inches, a two-column text width
+WIDTH = 6.5  # inches: the paper's text width (letter paper, 1-inch margins)
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9,
               rc={"pdf.fonttype": 42, "axes.titlesize": "medium", "legend.frameon": False})
 
@@ -15,5 +15,8 @@ def colors(labels):
     return dict(zip(labels, sns.color_palette("tab10", len(labels))))
 
 
-def figure(rows, cols, height=2.0, **kwargs):
-    return plt.subplots(rows, cols, figsize=(WIDTH, height * rows), squeeze=False, constrained_layout=True, **kwargs)
+def figure(rows, cols, height=2.0, width=1.0, **kwargs):
+    """A figure drawn at the size it is printed: ``width`` is its share of the text width in the paper
+    (\\includegraphics[width=<width>\\textwidth]), so every label keeps its point size on the page."""
+    return plt.subplots(rows, cols, figsize=(WIDTH * width, height * rows), squeeze=False, constrained_layout=True,
+                        **kwargs)

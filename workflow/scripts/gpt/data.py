@@ -5,10 +5,11 @@ followed by the tokens as little-endian uint16 (GPT-2 ids < 65536). Every docume
 <|endoftext|> (50256), which the model's document mask uses as the boundary.
 """
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from common import atomic_write
 
 MAGIC, VERSION, HEADER_INTS = 20240520, 1, 256
 
@@ -33,10 +34,8 @@ def write_shard(path, tokens):
         raise ValueError(f"{path}: a shard holds at least one token, each id in [0, 65536) (uint16)")
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[:3] = MAGIC, VERSION, len(tokens)
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_write(path, "wb") as f:
         f.write(header.tobytes() + tokens.astype("<u2").tobytes())
-    os.replace(tmp, path)
 
 
 class ShardLoader:

@@ -1,0 +1,146 @@
+"""What makes the PDF trustworthy: a changed setting reruns exactly its jobs, a cut or stale result is
+refused by whoever reads it, the full scale does not start on a laptop, and outputs are reproducible."""
+import os
+import stat
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, copy_build, job_counts, snakemake
+
+sys.path.insert(0, str(REPO / "workflow/scripts"))
+import common  # noqa: E402
+
+QUICK = ("--profile", "profiles/quick", "--cores", "2")
+
+# One setting per rule (or group of rules that share it), and the rules whose jobs read it directly: a dry
+# run with the change must plan exactly what `--forcerun <those rules>` plans, their dependents included.
+SETTING_CHANGES = [
+    ("least_squares={lr: 0.02}", ["least_squares_run", "least_squares_table"]),
+    ("least_squares={op_target: 2.0}", ["least_squares_theory", "least_squares_table"]),
+    ("norm_balls={grid: 60}", ["norm_balls"]),
+    ("topk_timing={size: 200}", ["topk_timing_run"]),
+    ("topk_timing={reps: 3}", ["topk_timing_run"]),
+    ("topk_timing={warm_ks: [1, 4]}", ["topk_warm_start"]),
+    ("airbench={data: {synthetic: {train_per_class: 70, test_per_class: 30}}}", ["airbench_data"]),
+    ("airbench={train: {label_smoothing: 0.1}}", ["airbench_run", "airbench_figure", "airbench_table"]),
+    ("nanogpt={data: {corpus: {generated_documents: 300}}}", ["nanogpt_corpus"]),
+    ("nanogpt={data: {corpus: {val_documents: 50}}}", ["nanogpt_convert"]),
+    ("nanogpt={train: {steps: 60}}", ["nanogpt_train"]),
+    ("nanogpt={baseline: muon-lr0.07}", ["nanogpt_report"]),
+    ("scale=full", ["least_squares_run", "least_squares_theory", "least_squares_figure", "least_squares_table",
+                    "norm_balls", "topk_timing_run", "topk_timing_report", "topk_warm_start", "airbench_run",
+                    "airbench_figure", "airbench_table", "nanogpt_train", "nanogpt_report", "macros", "paper"]),
+]
+
+
+def planned(build, *args):
+    result = snakemake(build, "-n", *QUICK, *args)
+    return {} if "Nothing to be done" in result.stdout else job_counts(result.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, rules", SETTING_CHANGES, ids=[change for change, _ in SETTING_CHANGES])
+def test_a_changed_setting_reruns_exactly_its_rules_jobs_and_their_dependents(quick_build, change, rules):
+    assert planned(quick_build, "--config", change) == planned(quick_build, "--forcerun", *rules)
+
+
+@pytest.mark.slow
+def test_every_rule_of_the_quick_build_has_a_setting_change_tested(quick_build):
+    assert planned(quick_build) == {}  # the build is complete: what the changes plan is theirs alone
+    every_rule = set(planned(quick_build, "--forceall")) - {"all"}
+    assert every_rule == {rule for _, rules in SETTING_CHANGES for rule in rules}
+
+
+def cut(path, keep):
+    """Keep the first ``keep`` bytes of a file, as a disk-full or a killed copy would."""
+    data = path.read_bytes()
+    path.write_bytes(data[:keep])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["row boundary", "mid-line", "digit"])
+def test_a_cut_result_stops_its_readers_before_they_write(quick_build, tmp_path, where):
+    build = copy_build(quick_build, tmp_path / "build")
+    runs = build / "results/least_squares/runs/n10/muon.csv"
+    text = runs.read_text()
+    if where == "row boundary":  # half of the last seed's rows gone: the mean of what is left looks fine
+        lines = text.splitlines(keepends=True)
+        keep = len("".join(lines[:len(lines) - len(lines) // 4]))
+    elif where == "mid-line":
+        keep = len(text) - 7
+    else:  # one digit of the last number gone: every row still parses
+        keep = len(text.rstrip("\n")) - 1
+    cut(runs, keep)
+    outputs = [build / "results/tables/least_squares_table.tex", build / "results/figures/least_squares_figure.pdf"]
+    before = [path.stat().st_mtime_ns for path in outputs]
+    result = snakemake(build, *QUICK, check=False)
+    assert result.returncode != 0
+    assert "results/least_squares/runs/n10/muon.csv" in result.stdout
+    assert "snakemake --forcerun least_squares_run" in result.stdout
+    assert [path.stat().st_mtime_ns for path in outputs] == before  # nothing was written over
+
+
+def test_reading_checks_rows_content_columns_values_and_scale(tmp_path, monkeypatch):
+    path = tmp_path / "result.csv"
+    frame = pd.DataFrame({"seed": [0, 0, 1, 1], "loss": [1.0, 0.5, 1.0, 0.25]})
+    common.write_csv(frame, path, {"rule": "some_rule", "scale": "quick"})
+    assert common.read_csv(path, ["seed", "loss"], finite=["loss"]).equals(frame)
+    with pytest.raises(common.BadResult, match=r"lacks the columns \['grad'\].*--forcerun some_rule"):
+        common.read_csv(path, ["seed", "grad"])
+    monkeypatch.setitem(common.JOB, "scale", "full")
+    with pytest.raises(common.BadResult, match="built at scale 'quick', this job runs at 'full'"):
+        common.read_csv(path)
+    monkeypatch.setitem(common.JOB, "scale", "quick")
+    common.write_csv(frame.assign(loss=[1.0, float("nan"), 1.0, 0.25]), path, {"rule": "some_rule", "scale": "quick"})
+    with pytest.raises(common.BadResult, match=r"columns \['loss'\] hold NaN"):
+        common.read_csv(path, finite=["loss"])
+    path.write_text(path.read_text().replace("0.25", "0.26"))
+    with pytest.raises(common.BadResult, match="sha256 differs"):
+        common.read_csv(path)
+    path.write_text("seed,loss\n0,1.0\n")
+    with pytest.raises(common.BadResult, match="not a provenance record"):
+        common.read_csv(path)
+
+
+def test_results_are_written_whole_and_readable_by_the_group(tmp_path):
+    path = tmp_path / "out.tex"
+    old = os.umask(0o022)
+    try:
+        common.write_tex("text\n", path, {"rule": "r", "scale": "quick"})
+        with pytest.raises(ZeroDivisionError), common.atomic_write(path) as f:
+            f.write("half")
+            1 / 0
+    finally:
+        os.umask(old)
+    assert common.read_result(path)[1] == "text\n"  # the failed write left the old file whole
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tex"]
+
+
+def test_values_files_are_byte_identical_between_identical_runs(workdir):
+    target = "results/values/least_squares.tex"
+    settings = "least_squares={iterations: 10, seeds: [0], sizes: [4, 6], methods: {muon: {lmo: muon}}}"
+    snakemake(workdir, "--cores", "1", target, "--config", settings, env={"PYTHONHASHSEED": "0"})
+    first = (workdir / target).read_bytes()
+    snakemake(workdir, "--cores", "1", target, "--config", settings, "--forcerun", "least_squares_table",
+              env={"PYTHONHASHSEED": "1"})
+    assert (workdir / target).read_bytes() == first
+
+
+def test_the_full_scale_on_a_machine_without_gpu_stops_before_any_job(workdir):
+    result = snakemake(workdir, "--cores", "1", check=False)
+    assert result.returncode != 0 and "Nothing was run" in result.stdout
+    for fragment in ("ask for a GPU", "--profile profiles/quick", "--profile profiles/slurm", "gpu_jobs_on_cpu=true",
+                     "airbench.data.local_copy", "nanogpt.data.source: local"):
+        assert fragment in result.stdout, f"{fragment!r} not in:\n{result.stdout}"
+    assert not (workdir / "results").exists()
+
+
+def test_offline_without_the_tokenizer_files_stops_before_any_job_naming_the_key(workdir):
+    result = snakemake(workdir, *QUICK, "--config", "nanogpt={data: {corpus: {tiktoken_cache: no/such/folder}}}",
+                       check=False, env={"TIKTOKEN_CACHE_DIR": None})
+    assert result.returncode != 0 and "Nothing was run" in result.stdout
+    assert "GPT-2's tokenizer files" in result.stdout and "nanogpt.data.corpus.tiktoken_cache" in result.stdout
+    assert not (workdir / "results").exists()
