@@ -9,10 +9,7 @@ workflow/scripts/<experiment>.py, one section of config.yaml and one of the conf
 from pathlib import Path
 
 
-configfile: "config.yaml"
-
-
-include: "workflow/rules/common.smk"
+include: "workflow/rules/common.smk"  # loads config.yaml and checks it before anything else
 
 
 for experiment in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk")):

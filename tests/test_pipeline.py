@@ -65,6 +65,20 @@ def test_bad_config_stops_before_any_job_naming_key_and_allowed(workdir, overrid
     assert not (workdir / "results").exists()
 
 
+def test_a_yaml_syntax_error_in_the_config_names_its_line(workdir):
+    config = workdir / "config.yaml"
+    config.write_text(config.read_text().replace("  lr: 0.01\n", "  lr: [0.01\n", 1))
+    result = snakemake(workdir, "-n", "--cores", "1", check=False)
+    assert result.returncode != 0
+    line = 1 + config.read_text().splitlines().index("  lr: [0.01")
+    assert "Invalid config: config.yaml, line" in result.stdout and f"line {line + 1}" in result.stdout
+
+
+def test_a_method_set_to_null_is_removed(workdir):
+    out = snakemake(workdir, "-n", "--cores", "1", "--config", "least_squares={methods: {sign: null}}").stdout
+    assert "results/least_squares/runs/n50/muon.csv" in out and "n50/sign.csv" not in out
+
+
 def test_command_line_alpha_is_a_number_and_adds_a_method(workdir):
     out = snakemake(workdir, "-n", "--cores", "1", "--config",
                     "least_squares={methods: {f-muon-0.3: {lmo: f-muon, alpha: 0.3}}}").stdout

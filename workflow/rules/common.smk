@@ -20,6 +20,23 @@ sys.path.insert(0, str(REPO / "workflow/scripts"))
 from common import fanions, git_commit, load_extra_lmos, torch  # the scripts' module: this commit's library
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def check_yaml(path):
+    """A syntax error in a YAML file, named with its file, line and column (Snakemake's message names none)."""
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise WorkflowError(f"Invalid config: {path}{where}: {getattr(error, 'problem', None) or error}") from None
+
+
+check_yaml("config.yaml")
+
+
+configfile: "config.yaml"
+
 LOGS, BENCHMARKS, ENVS = "results/logs", "results/benchmarks", "../../envs"
 
 
