@@ -191,9 +191,8 @@ def ab_seeds(experiment, block):
 
 def ab_settings(w):
     ab = config["airbench"]
-    return {key: ab[key] for key in ("train", "data", "device", "compile")} | {
-        "hyper": ab["hyper"][ab["experiments"][w.experiment]["hyper"]],
-        "method": ab_methods(w.experiment)[w.method], "seeds": ab_seeds(w.experiment, w.block)}
+    return settings(ab, "train", "data", "device", "compile", hyper=ab["hyper"][ab["experiments"][w.experiment]["hyper"]],
+                    method=ab_methods(w.experiment)[w.method], seeds=ab_seeds(w.experiment, w.block))
 
 
 def ng_shards(split):
