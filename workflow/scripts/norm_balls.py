@@ -121,7 +121,8 @@ def figure_ky_fan_balls(settings):
     for ax, vertices, title, color in zip(axes[0], ky_fan_vertices(k), names, style.colors(names).values()):
         faces = [face.numpy() for face in polytope_faces(vertices)]
         ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor="black", linewidth=0.6, alpha=0.55))
-        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$",
+        ticks = [-1, 0, 1]
+        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=ticks, yticks=ticks, zticks=ticks, xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$",
                zlabel=r"$\sigma_3$", title=title, box_aspect=(1, 1, 1))
     return fig
 
