@@ -134,6 +134,8 @@ def test_matches_torch_muon_to_bf16_accuracy():
     (dict(lmo="muon", alpha=0.5), "takes no option \\['alpha'\\]"),
     (dict(lmo="neon", backend="arpack"), "backend='arpack'.*lanczos"),
     (dict(adam_betas=(0.9, 1.5)), "adam_betas.*\\[0, 1\\)"),
+    (dict(polar_dtype=torch.int8), "polar_dtype=torch.int8.*floating-point torch.dtype"),
+    (dict(lmo="fanion", k=2.0), "k=2.0.*integer >= 1"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     params = [torch.nn.Parameter(torch.randn(4, 4)), torch.nn.Parameter(torch.randn(4))]
