@@ -1,4 +1,5 @@
 """fanions.norms against their definitions and their duality relations."""
+import pytest
 import torch
 
 import fanions
@@ -40,3 +41,41 @@ def test_combination_is_the_weighted_sum():
     X = torch.randn(5, 5, dtype=torch.float64)
     f = norms.combination(0.3, norms.nuclear, norms.frobenius)
     torch.testing.assert_close(f(X), 0.3 * norms.nuclear(X) + 0.7 * norms.frobenius(X))
+
+
+NORMS = {"frobenius": norms.frobenius, "l1": norms.l1, "linf": norms.linf, "spectral": norms.spectral,
+         "nuclear": norms.nuclear, "ky_fan 2": lambda X: norms.ky_fan(X, 2), "ky_fan_dual 2": lambda X: norms.ky_fan_dual(X, 2)}
+
+
+def test_norms_hold_at_every_representable_scale():
+    """Scaled by the largest entry first (as LAPACK's nrm2): no square underflows or overflows, so each norm
+    equals the float64 value of the same matrix to the dtype's rounding, from tiny entries to huge norms."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 40, 30, generator=g, dtype=torch.float64)
+    cases = [(torch.float32, 1e-25), (torch.float32, 1e-40), (torch.float32, 1e30), (torch.float64, 1e-300),
+             (torch.float64, 1e300), (torch.float16, 1e-3), (torch.float16, 30.0), (torch.bfloat16, 1e-30),
+             (torch.bfloat16, 1e30)]
+    for dtype, scale in cases:
+        Y = (X * scale).to(dtype)
+        for name, norm in NORMS.items():
+            exact = norm(Y.double())
+            assert exact.isfinite().all() and (exact > 0).all(), (name, dtype, scale)
+            got = norm(Y)
+            assert got.dtype == dtype
+            finfo = torch.finfo(dtype)  # a subnormal norm (1e-40 entries) is rounded to the subnormal grid
+            torch.testing.assert_close(got.double(), exact, rtol=4 * finfo.eps, atol=finfo.tiny * finfo.eps,
+                                       msg=f"{name} {dtype} at {scale}")
+
+
+def test_a_norm_too_large_for_the_dtype_is_inf_not_zero():
+    X = torch.full((40, 30), 1e4, dtype=torch.float16)  # ‖X‖_F = 3.5e5 > 65504
+    assert norms.frobenius(X) == float("inf") and norms.l1(X) == float("inf")
+
+
+def test_non_finite_input_raises_a_value_error_naming_it():
+    for bad in (float("nan"), float("inf")):
+        X = torch.randn(5, 4)
+        X[1, 2] = bad
+        for name, norm in NORMS.items():
+            with pytest.raises(ValueError, match="non-finite"):
+                norm(X)

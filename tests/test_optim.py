@@ -134,6 +134,8 @@ def test_matches_torch_muon_to_bf16_accuracy():
     (dict(lmo="muon", alpha=0.5), "takes no option \\['alpha'\\]"),
     (dict(lmo="neon", backend="arpack"), "backend='arpack'.*lanczos"),
     (dict(adam_betas=(0.9, 1.5)), "adam_betas.*\\[0, 1\\)"),
+    (dict(polar_dtype=torch.int8), "polar_dtype=torch.int8.*floating-point torch.dtype"),
+    (dict(lmo="fanion", k=2.0), "k=2.0.*integer >= 1"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     params = [torch.nn.Parameter(torch.randn(4, 4)), torch.nn.Parameter(torch.randn(4))]
@@ -147,9 +149,9 @@ def test_a_vector_in_a_matrix_only_group_is_refused():
 
 
 def _three_steps(lmo, options):
-    """Five 60×40 matrices and one 40×60 (two stacks), three Fanion steps on seeded gradients."""
+    """Five 24×16 matrices and one 16×24 (two stacks), three Fanion steps on seeded gradients."""
     g = torch.Generator().manual_seed(0)
-    shapes = [(60, 40)] * 5 + [(40, 60)]
+    shapes = [(24, 16)] * 5 + [(16, 24)]
     params = [torch.nn.Parameter(torch.randn(*shape, generator=g)) for shape in shapes]
     opt = fanions.Fanion(params, lr=0.05, lmo=lmo, **options)
     for step in range(3):
@@ -161,6 +163,7 @@ def _three_steps(lmo, options):
 
 def _distributed_steps(rank, world, path, lmo, options):
     import torch.distributed as dist
+    torch.set_num_threads(1)  # two processes on a small CI machine
     dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
     params, opt = _three_steps(lmo, options)
     if rank == 0:
@@ -169,9 +172,10 @@ def _distributed_steps(rank, world, path, lmo, options):
 
 
 @pytest.mark.parametrize("lmo,options", [("muon", {"polar": "newton-schulz"}),
-                                         ("f-neon", {"alpha": 0.5, "backend": "lanczos", "rtol": 1e-6})])
+                                         ("f-neon", {"alpha": 0.5, "backend": "lanczos", "rtol": 1e-4})])
 def test_sharded_step_over_two_processes_equals_one_process(tmp_path, lmo, options):
     params, opt = _three_steps(lmo, options)
+    assert opt.topk_fallbacks == 0  # Lanczos itself converged to rtol (float32 reaches 1e-4, not 1e-6)
     path = tmp_path / "rendezvous"
     torch.multiprocessing.spawn(_distributed_steps, args=(2, str(path), lmo, options), nprocs=2)
     *sharded, subspace = torch.load(f"{path}.out")
@@ -179,3 +183,118 @@ def test_sharded_step_over_two_processes_equals_one_process(tmp_path, lmo, optio
         torch.testing.assert_close(a.detach(), b, atol=1e-5, rtol=0)
     if subspace is not None:  # every rank keeps every matrix's subspace, gathered
         assert subspace.shape == opt.state[params[0]]["subspace"].shape
+
+
+@pytest.mark.parametrize("lmo,alpha,bound", [("nsgd", None, 1.0), ("f-muon", 0.5, 0.5 * 6**0.5 + 0.5),
+                                             ("f-neon", 0.5, 1.0)])
+def test_decaying_gradients_keep_every_step_within_the_lmo_bound(lmo, alpha, bound):
+    """One real gradient, then zeros for 2000 steps: the momentum decays by μ per step into the float32
+    subnormals (where rounding holds it), and every step ‖ΔX‖_F stays ≤ lr·max_{D ∈ B}‖D‖_F (nsgd 1, muon √r, neon 1); on main
+    nsgd moved the weights by 4.8e14 at step 892."""
+    W = torch.nn.Parameter(torch.randn(8, 6))
+    opt = fanions.Fanion([W], lr=0.01, lmo=lmo, alpha=alpha, polar="svd", momentum=0.95)
+    for step in range(2000):
+        W.grad = torch.randn(8, 6) if step == 0 else torch.zeros(8, 6)
+        before = W.detach().clone()
+        opt.step()
+        assert (W.detach() - before).double().norm() <= 0.01 * bound * (1 + 1e-3), step  # W rounds to float32
+    assert opt.state[W]["momentum_buffer"].abs().max() < torch.finfo(torch.float32).tiny  # it did get subnormal
+
+
+def _snapshot(net, opt):
+    tensors = [p.detach().clone() for p in net.parameters()]
+    for state in opt.state.values():
+        tensors += [v.clone() for v in state.values() if isinstance(v, torch.Tensor)]
+        tensors += [v for v in state.values() if not isinstance(v, torch.Tensor)]
+    return tensors
+
+
+@pytest.mark.parametrize("polar", ["newton-schulz", "svd"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_gradient_skips_the_whole_step(polar, bad):
+    """A NaN/Inf in any gradient (here the last matrix's, after the others would have been stepped, and a
+    bias's) leaves every parameter and buffer exactly as before the step; the skip is counted (as AMP's
+    GradScaler does) and the next finite step proceeds as if the bad one never happened."""
+    for poisoned in (-1, -2):  # the last bias (AdamW, after every matrix was stepped), the last matrix
+        net, twin = model(), model()
+        opt = fanions.Fanion(net.parameters(), lr=0.05, lmo="f-muon", alpha=0.5, polar=polar)
+        opt_twin = fanions.Fanion(twin.parameters(), lr=0.05, lmo="f-muon", alpha=0.5, polar=polar)
+        train(net, opt, 2)
+        train(twin, opt_twin, 2)
+        before = _snapshot(net, opt)
+        opt.zero_grad()
+        loss_fn(net, 2).backward()
+        list(net.parameters())[poisoned].grad.view(-1)[0] = bad
+        opt.step()
+        after = _snapshot(net, opt)
+        assert len(before) == len(after) and all(torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+                                                 for a, b in zip(before, after))
+        assert opt.skipped_steps == 1 and opt_twin.skipped_steps == 0
+        train(net, opt, 1, first=2)
+        train(twin, opt_twin, 1, first=2)
+        for a, b in zip(net.parameters(), twin.parameters()):
+            assert torch.equal(a, b)
+
+
+def test_sparse_gradients_are_refused_before_any_state_changes():
+    emb = torch.nn.Embedding(10, 4, sparse=True)
+    W, b = torch.nn.Parameter(torch.randn(4, 4)), torch.nn.Parameter(torch.randn(4))
+    opt = fanions.Fanion([{"params": [emb.weight], "use_lmo": False}, {"params": [W, b]}], lr=0.02)
+    emb(torch.tensor([1, 2])).sum().backward()
+    W.grad, b.grad = torch.randn(4, 4), torch.randn(4)
+    before = [p.detach().clone() for p in (emb.weight, W, b)]
+    with pytest.raises(ValueError, match="sparse gradient.*shape \\(10, 4\\).*dense"):
+        opt.step()
+    assert not opt.state and all(torch.equal(p, q) for p, q in zip(before, (emb.weight, W, b)))
+
+
+def test_added_param_groups_are_routed_as_constructor_groups():
+    """A group added later is split like a constructor group: matrices to the LMO, vectors to AdamW with
+    adam_lr (not the group's lr), and use_lmo=False keeps its own lr."""
+    W, b = torch.nn.Parameter(torch.randn(6, 5)), torch.nn.Parameter(torch.randn(6))
+    W2, b2 = torch.nn.Parameter(torch.randn(6, 5)), torch.nn.Parameter(torch.randn(6))
+    emb = torch.nn.Parameter(torch.randn(10, 4))
+    built = fanions.Fanion([{"params": [W, b]}, {"params": [W2, b2]}, {"params": [emb], "use_lmo": False}],
+                           lr=0.02, adam_lr=3e-4)
+    added = fanions.Fanion([W, b], lr=0.02, adam_lr=3e-4)
+    added.add_param_group({"params": [W2, b2]})
+    added.add_param_group({"params": [emb], "use_lmo": False})
+
+    def routes(opt):
+        return [([tuple(p.shape) for p in g["params"]], g["use_lmo"], g["lr"], g["weight_decay"])
+                for g in opt.param_groups]
+
+    assert routes(added) == routes(built)
+    assert routes(added)[3] == ([(6,)], False, 3e-4, 0.0)
+
+
+def test_numpy_scalars_are_accepted_as_numbers():
+    np = pytest.importorskip("numpy")
+    params = [torch.nn.Parameter(torch.randn(6, 5)), torch.nn.Parameter(torch.randn(6))]
+    opt = fanions.Fanion(params, lr=np.float32(0.02), lmo="f-fanion", k=np.int64(2), alpha=np.float64(0.5),
+                         momentum=np.float64(0.9), weight_decay=np.float32(0.0), backend="svd")
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt.step()
+    assert opt.param_groups[0]["k"] == 2
+
+
+@pytest.mark.parametrize("adjust_lr_fn,scale", [("original", "muon"), ("match_rms_adamw", "rms")])
+def test_bf16_newton_schulz_is_bit_identical_to_torch_muon(adjust_lr_fn, scale):
+    """20 steps on the CPU with polar_dtype=bfloat16, three same-shape matrices (stacked into one batched
+    call) and two others: every parameter equals torch.optim.Muon's, bit for bit."""
+    torch.manual_seed(0)
+    shapes = [(32, 64)] * 3 + [(64, 32), (48, 48)]
+    ours = [torch.nn.Parameter(torch.randn(*s)) for s in shapes]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    opt_ours = fanions.Fanion(ours, lr=0.02, lmo="muon", polar="newton-schulz", polar_dtype=torch.bfloat16,
+                              scale=scale, momentum=0.95, weight_decay=0.1)
+    opt_theirs = torch.optim.Muon(theirs, lr=0.02, momentum=0.95, weight_decay=0.1, adjust_lr_fn=adjust_lr_fn)
+    for _ in range(20):
+        for a, b in zip(ours, theirs):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        opt_ours.step()
+        opt_theirs.step()
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)

@@ -16,15 +16,26 @@ attained at α·lmo₁ + (1−α)·lmo₂. α outside [0, 1] is accepted (the pa
 α > 1); the formula is then no longer a norm but is still what ``dual_norm`` returns.
 Every LMO returns zeros for a zero matrix, and only the numerically nonzero singular
 directions enter UVᵀ and Σ_{i≤k} uᵢvᵢᵀ.
+
+Numerics, for every registered LMO: ``lmo`` and ``dual_norm`` divide M by the power of two
+``norms.entry_scale(M)`` (exact) before anything else, so an LMO (invariant to positive scaling)
+gives the same direction at every representable scale and a dual norm (homogeneous) is s·‖M / s‖†;
+a NaN or ±Inf in M is a ValueError. float16/bfloat16 matrices are factorised in float32 and the
+direction rounded to their dtype. A top-k solve that reports ``converged=False`` is redone by the
+exact SVD (the direction is then exact) and counted in ``WarmStart.fallbacks``, or, without a
+WarmStart, announced by a RuntimeWarning.
 """
 import inspect
 import math
+import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from . import norms
+from .norms import check_matrix, entry_scale, factor_dtype
 from .polar import POLAR_METHODS, polar as polar_factor, singular_value_mask
 from .topk import BACKENDS, topk
 
@@ -83,22 +94,32 @@ def _call(fn, M, options):
     return fn(M, **{key: value for key, value in options.items() if key in params})
 
 
-def _finite(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def is_number(x) -> bool:
+    """A finite real number: int, float or a numpy scalar (not a bool)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def is_integer(x) -> bool:
+    """An integer: int or a numpy integer (not a bool)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 _OPTION_CHECKS = {
-    "alpha": (_finite, "a finite number"),
-    "k": (lambda k: isinstance(k, int) and not isinstance(k, bool) and k >= 1, "an integer >= 1"),
+    "alpha": (is_number, "a finite number"),
+    "k": (lambda k: is_integer(k) and k >= 1, "an integer >= 1"),
     "polar": (lambda p: p in POLAR_METHODS, f"one of {sorted(POLAR_METHODS)}"),
-    "polar_steps": (lambda s: isinstance(s, int) and not isinstance(s, bool) and s >= 1, "an integer >= 1"),
+    "polar_steps": (lambda s: is_integer(s) and s >= 1, "an integer >= 1"),
+    "polar_dtype": (lambda d: d is None or (isinstance(d, torch.dtype) and d.is_floating_point),
+                    "None (bfloat16 on CUDA, the matrix's dtype elsewhere) or a floating-point torch.dtype"),
     "backend": (lambda b: b in BACKENDS, f"one of {sorted(BACKENDS)}"),
-    "rtol": (lambda r: _finite(r) and r > 0, "a finite number > 0"),
+    "rtol": (lambda r: is_number(r) and r > 0, "a finite number > 0"),
 }
+_AS_PYTHON = {"alpha": float, "k": int, "polar_steps": int, "rtol": float}
 
 
-def check_options(name: str, options: dict) -> None:
-    """ValueError naming the bad lmo name, option or value, with what is allowed."""
+def check_options(name: str, options: dict) -> dict:
+    """ValueError naming the bad lmo name, option or value, with what is allowed; returns the
+    options with numpy scalars as Python numbers."""
     if name not in LMOS:
         raise ValueError(f"lmo={name!r} is not a registered LMO; allowed: {sorted(LMOS)}")
     unknown = set(options) - LMOS[name].options
@@ -108,18 +129,23 @@ def check_options(name: str, options: dict) -> None:
         ok, allowed = _OPTION_CHECKS.get(key, (lambda _: True, ""))
         if not ok(value):
             raise ValueError(f"{key}={value!r} is not allowed for lmo {name!r}; {key} must be {allowed}")
+    return {key: _AS_PYTHON[key](value) if key in _AS_PYTHON else value for key, value in options.items()}
 
 
 def lmo(M: torch.Tensor, name: str, **options) -> torch.Tensor:
-    """The direction argmax_{‖D‖≤1} ⟨M, D⟩ of the LMO ``name`` for M (…, m, n)."""
-    check_options(name, options)
-    return _call(LMOS[name].direction, M, options)
+    """The direction argmax_{‖D‖≤1} ⟨M, D⟩ of the LMO ``name`` for M (…, m, n), computed on M / s
+    (s = ``entry_scale(M)``: the direction does not depend on M's scale). ValueError for NaN/Inf."""
+    options = check_options(name, options)
+    check_matrix(M)
+    return _call(LMOS[name].direction, M / entry_scale(M), options)
 
 
 def dual_norm(M: torch.Tensor, name: str, **options) -> torch.Tensor:
-    """‖M‖† for the LMO ``name``, so that ⟨M, lmo(M)⟩ = dual_norm(M) (exact for α in [0, 1])."""
-    check_options(name, options)
-    return _call(LMOS[name].dual_norm, M, options)
+    """‖M‖† = s·‖M / s‖† for the LMO ``name``, so that ⟨M, lmo(M)⟩ = dual_norm(M) (exact for α in [0, 1])."""
+    options = check_options(name, options)
+    check_matrix(M)
+    s = entry_scale(M)
+    return _call(LMOS[name].dual_norm, M / s, options) * s[..., 0, 0]
 
 
 @register_lmo("nsgd", dual_norm=norms.frobenius)
@@ -136,34 +162,47 @@ def sign(M):
 
 
 @register_lmo("muon", dual_norm=norms.nuclear)
-def muon(M, polar="svd", polar_steps=5):
-    """UVᵀ, the spectral-ball LMO, by the ``polar`` method (``polar_steps`` steps of an iteration)."""
-    return polar_factor(M, polar, polar_steps)
+def muon(M, polar="svd", polar_steps=5, polar_dtype=None):
+    """UVᵀ, the spectral-ball LMO, by the ``polar`` method (``polar_steps`` steps of an iteration in
+    ``polar_dtype``)."""
+    return polar_factor(M, polar, polar_steps, polar_dtype)
 
 
 @dataclass
 class WarmStart:
     """A right singular subspace carried from one call to the next (momentum changes slowly):
     ``V`` (…, n, ≥k) starts the iterative top-k solver and is replaced by the new one;
-    ``matvecs`` is what the last call cost."""
+    ``matvecs`` is what the last call cost; ``fallbacks`` counts the calls whose top-k did not
+    converge and was redone by the exact SVD."""
     V: torch.Tensor | None = None
     matvecs: int = 0
+    fallbacks: int = 0
 
 
 @register_lmo("fanion", dual_norm=norms.ky_fan)
-def fanion(M, k=1, polar="svd", polar_steps=5, backend="auto", rtol=1e-3, warm: WarmStart | None = None):
+def fanion(M, k=1, polar="svd", polar_steps=5, polar_dtype=None, backend="auto", rtol=1e-3,
+           warm: WarmStart | None = None):
     """Σ_{i≤k} uᵢvᵢᵀ, the LMO of the dual Ky Fan k-norm max(‖·‖_nuc / k, ‖·‖_op).
 
-    The top k by ``backend`` (to the factor tolerance ``rtol``, warm-started from ``warm``);
-    k ≥ min(m, n) is UVᵀ by ``polar``.
+    The top k by ``backend`` (to the factor tolerance ``rtol``, warm-started from ``warm``), in
+    float32 for float16/bfloat16; if it reports ``converged=False`` the exact SVD gives them instead
+    (counted in ``warm.fallbacks``, else a RuntimeWarning). k ≥ min(m, n) is UVᵀ by ``polar``.
     """
     if k >= min(M.shape[-2:]):
-        return muon(M, polar, polar_steps)
-    result = topk(M, k, backend, rtol=rtol, init=None if warm is None else warm.V)
+        return muon(M, polar, polar_steps, polar_dtype)
+    X = M.to(factor_dtype(M.dtype))
+    result = topk(X, k, backend, rtol=rtol, init=None if warm is None else warm.V)
     if warm is not None:
         warm.V, warm.matvecs = result.V if result.basis is None else result.basis, result.matvecs
-    keep = singular_value_mask(result.S, *M.shape[-2:]).to(M.dtype)
-    return (result.U * keep.unsqueeze(-2)) @ result.V.mT
+    if not result.converged:
+        if warm is not None:
+            warm.fallbacks += 1
+        else:
+            warnings.warn(f"top-{k} by backend={backend!r} did not converge (estimated factor error "
+                          f"{result.error:.2g}, rtol={rtol}); the exact SVD was used", RuntimeWarning, stacklevel=2)
+        result = topk(X, k, "svd")
+    keep = singular_value_mask(result.S, *M.shape[-2:]).to(X.dtype)
+    return ((result.U * keep.unsqueeze(-2)) @ result.V.mT).to(M.dtype)
 
 
 @register_lmo("neon", dual_norm=norms.spectral)

@@ -4,41 +4,81 @@ Duality: ‖Y‖† = max_{‖X‖≤1} ⟨Y, X⟩. Pairs used here: Frobenius �
 spectral ↔ nuclear, Ky Fan k (Σ_{i≤k} σᵢ) ↔ max(‖·‖_nuc / k, ‖·‖_op). For a weighted sum
 α‖·‖_a + (1−α)‖·‖_b the dual unit ball is the Minkowski sum α·B_a† + (1−α)·B_b†; ``gauge``
 evaluates such duals numerically on singular-value vectors (what the norm-ball figures need).
+
+Every norm is taken of X / s, s = ``entry_scale(X)`` a power of two, and multiplied back: exact at
+every representable scale, inf only where the norm itself exceeds the dtype. Non-finite input is a
+ValueError. float16/bfloat16 singular values are computed in float32 and rounded to the dtype.
 """
 import torch
 
 
+def check_matrix(X: torch.Tensor, name: str = "M") -> None:
+    """TypeError/ValueError unless X is a floating-point tensor of shape (…, m, n) with m, n ≥ 1."""
+    if not isinstance(X, torch.Tensor) or not X.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {getattr(X, 'dtype', type(X).__name__)}")
+    if X.ndim < 2 or 0 in X.shape[-2:]:
+        raise ValueError(f"{name} must be a (…, m, n) matrix with m, n >= 1, got shape {tuple(X.shape)}")
+
+
+def entry_scale(X: torch.Tensor, name: str = "M") -> torch.Tensor:
+    """The power of two s with s ≤ max|Xᵢⱼ| < 2s over the last two dims (keepdim; 1 where X = 0).
+
+    X / s is exact and has entries in [−2, 2], so no square or sum of X / s underflows or overflows
+    (LAPACK's nrm2 scales alike), and every norm is s·‖X / s‖. ValueError if X has a NaN or ±Inf
+    entry: the library's policy for non-finite input (one host synchronisation).
+    """
+    largest = X.abs().amax(dim=(-2, -1), keepdim=True)
+    if not bool(largest.isfinite().all()):
+        raise ValueError(f"{name} has non-finite entries (NaN or ±Inf); fanions takes finite matrices only")
+    mantissa, _ = torch.frexp(largest.double())  # largest = mantissa·2^e, mantissa in [0.5, 1)
+    return torch.where(largest > 0, largest.double() / (2 * mantissa), 1.0).to(X.dtype)
+
+
+def factor_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype an SVD or top-k factorisation runs in: float32 for float16/bfloat16 (LAPACK has none)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _svdvals(X):
+    """Singular values of X (…, r), scaled by ``entry_scale`` and computed in ``factor_dtype``."""
+    s = entry_scale(X, "X")
+    return torch.linalg.svdvals((X / s).to(factor_dtype(X.dtype))).to(X.dtype) * s[..., 0]
+
+
 def frobenius(X):
-    return X.norm(dim=(-2, -1))
+    s = entry_scale(X, "X")
+    return (X / s).norm(dim=(-2, -1)) * s[..., 0, 0]
 
 
 def l1(X):
     """Entrywise ℓ1: Σ|Xᵢⱼ|, the dual of ℓ∞ (so sign(M) is the ℓ∞ LMO)."""
-    return X.abs().sum(dim=(-2, -1))
+    s = entry_scale(X, "X")
+    return (X / s).abs().sum(dim=(-2, -1)) * s[..., 0, 0]
 
 
 def linf(X):
+    entry_scale(X, "X")  # the finiteness check
     return X.abs().amax(dim=(-2, -1))
 
 
 def spectral(X):
     """σ₁ (the operator norm ‖·‖_op)."""
-    return torch.linalg.svdvals(X)[..., 0]
+    return _svdvals(X)[..., 0]
 
 
 def nuclear(X):
     """Σᵢ σᵢ."""
-    return torch.linalg.svdvals(X).sum(-1)
+    return _svdvals(X).sum(-1)
 
 
 def ky_fan(X, k):
     """Ky Fan k-norm Σ_{i≤k} σᵢ: k = 1 is spectral, k ≥ rank is nuclear."""
-    return torch.linalg.svdvals(X)[..., :k].sum(-1)
+    return _svdvals(X)[..., :k].sum(-1)
 
 
 def ky_fan_dual(X, k):
     """Dual of the Ky Fan k-norm: max(‖X‖_nuc / k, ‖X‖_op); its unit ball holds Σ_{i≤k} uᵢvᵢᵀ."""
-    s = torch.linalg.svdvals(X)
+    s = _svdvals(X)
     return torch.maximum(s.sum(-1) / k, s[..., 0])
 
 

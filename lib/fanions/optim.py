@@ -9,6 +9,13 @@ shape are stacked and go through the LMO in one batched call; for the top-k LMOs
 step's singular subspace of each matrix (state "subspace") starts the next solve. Under
 torch.distributed (DDP: every rank holds the same gradients) each rank solves its share of
 every stack and the results are all-gathered.
+
+Never half a step: before touching any parameter or buffer, ``step`` checks every gradient. A
+sparse one is a ValueError; if any holds a NaN or ±Inf the whole step is skipped (parameters,
+momenta, AdamW moments and step counts stay exactly as they were) and counted in
+``skipped_steps``, as AMP's GradScaler skips an overflowed step. ``topk_fallbacks`` counts the
+top-k solves that did not converge and were redone by the exact SVD. Both count since
+construction and are not in the state_dict.
 """
 import math
 from collections import defaultdict
@@ -16,7 +23,7 @@ from collections import defaultdict
 import torch
 import torch.distributed as dist
 
-from .lmo import LMOS, WarmStart, _finite, check_options, lmo
+from .lmo import LMOS, WarmStart, check_options, is_number, lmo
 
 SCALES = {
     "none": lambda m, n: 1.0,  # the paper's X ← X − lr·LMO
@@ -24,7 +31,7 @@ SCALES = {
     "rms": lambda m, n: 0.2 * math.sqrt(max(m, n)),  # Moonshot: the RMS of an AdamW update
     "spectral": lambda m, n: math.sqrt(m / n),  # the spectral-norm scaling of Bernstein et al.
 }
-LMO_OPTIONS = ("alpha", "k", "polar", "polar_steps", "backend", "rtol")
+LMO_OPTIONS = ("alpha", "k", "polar", "polar_steps", "polar_dtype", "backend", "rtol")
 
 
 def _check(ok, name, value, allowed):
@@ -33,7 +40,7 @@ def _check(ok, name, value, allowed):
 
 
 def _nonnegative(x):
-    return _finite(x) and x >= 0
+    return is_number(x) and x >= 0
 
 
 def _all_gather(x, world):
@@ -58,6 +65,8 @@ def _sharded_lmo(stack, name, options):
     warm = options.get("warm")
     local = {**options, "warm": WarmStart(None if warm.V is None else mine(warm.V))} if warm else options
     directions = _all_gather(lmo(mine(stack), name, **local), world)[:count]
+    if warm:
+        warm.fallbacks += local["warm"].fallbacks  # this rank's
     if warm and local["warm"].V is not None:
         warm.V = _all_gather(local["warm"].V, world)[:count]
     return directions
@@ -68,48 +77,52 @@ class Fanion(torch.optim.Optimizer):
 
     Args:
         lr, momentum, nesterov, weight_decay: as above (weight decay decoupled, scaled by lr).
-        lmo, alpha, k, polar, polar_steps, backend, rtol: the LMO and its options; ``polar``,
-            ``polar_steps``, ``backend`` and ``rtol`` apply to the LMOs that use them, ``alpha`` and
-            ``k`` must be used by the LMO if given.
+        lmo, alpha, k, polar, polar_steps, polar_dtype, backend, rtol: the LMO and its options;
+            ``polar``, ``polar_steps``, ``polar_dtype`` (the Newton–Schulz / Polar Express dtype; None:
+            bfloat16 on CUDA, the parameter's dtype elsewhere), ``backend`` and ``rtol`` apply to the
+            LMOs that use them, ``alpha`` and ``k`` must be used by the LMO if given.
         scale: "none", "muon" √max(1, m/n), "rms" 0.2·√max(m, n) or "spectral" √(m/n).
         adam_lr, adam_betas, adam_eps, adam_weight_decay: the auxiliary AdamW.
 
-    A param group may set ``use_lmo``: True (matrices only; conv filters flattened), False
-    (AdamW with the group's ``lr``: embeddings, heads), or leave it unset, and then its
-    tensors of dim ≥ 2 take the LMO step and the others (biases, gains) AdamW with ``adam_lr``.
+    A param group (given here or to ``add_param_group``) may set ``use_lmo``: True (matrices only;
+    conv filters flattened), False (AdamW with the group's ``lr``: embeddings, heads), or leave it
+    unset, and then its tensors of dim ≥ 2 take the LMO step and the others (biases, gains) AdamW
+    with ``adam_lr`` and ``adam_weight_decay``.
     """
 
     def __init__(self, params, lr=0.02, lmo="muon", alpha=None, k=None, momentum=0.95, nesterov=True,
-                 polar="newton-schulz", polar_steps=5, backend="auto", rtol=1e-3, scale="none", weight_decay=0.0,
-                 adam_lr=3e-4, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=0.0):
+                 polar="newton-schulz", polar_steps=5, polar_dtype=None, backend="auto", rtol=1e-3, scale="none",
+                 weight_decay=0.0, adam_lr=3e-4, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=0.0):
         defaults = dict(lr=lr, lmo=lmo, alpha=alpha, k=k, momentum=momentum, nesterov=nesterov, polar=polar,
-                        polar_steps=polar_steps, backend=backend, rtol=rtol, scale=scale, weight_decay=weight_decay,
-                        adam_betas=adam_betas, adam_eps=adam_eps, use_lmo=None)
-        groups = list(params)
-        if groups and not isinstance(groups[0], dict):
-            groups = [{"params": groups}]
-        split = []
-        for group in groups:
-            group = dict(group, params=list(group["params"]))
-            if group.get("use_lmo") is not None:
-                split.append(group)
-                continue
-            matrices = [p for p in group["params"] if p.ndim >= 2]
-            others = [p for p in group["params"] if p.ndim < 2]
-            if matrices:
-                split.append(dict(group, params=matrices, use_lmo=True))
-            if others:
-                split.append(dict(group, params=others, use_lmo=False, lr=group.get("adam_lr", adam_lr),
-                                  weight_decay=group.get("adam_weight_decay", adam_weight_decay)))
-        super().__init__(split, defaults)
+                        polar_steps=polar_steps, polar_dtype=polar_dtype, backend=backend, rtol=rtol, scale=scale,
+                        weight_decay=weight_decay, adam_lr=adam_lr, adam_betas=adam_betas, adam_eps=adam_eps,
+                        adam_weight_decay=adam_weight_decay, use_lmo=None)
+        self.skipped_steps = 0
+        self.topk_fallbacks = 0
+        super().__init__(params, defaults)
+
+    def _route(self, group):
+        """A group with ``use_lmo`` unset, split: its matrices to the LMO, the rest to AdamW (adam_lr)."""
+        params = group["params"]
+        group = dict(group, params=[params] if isinstance(params, torch.Tensor) else list(params))
+        if group.get("use_lmo") is not None:
+            return [group]
+        matrices = [p for p in group["params"] if p.ndim >= 2]
+        others = [p for p in group["params"] if p.ndim < 2]
+        adam = dict(group, params=others, use_lmo=False, lr=group.get("adam_lr", self.defaults["adam_lr"]),
+                    weight_decay=group.get("adam_weight_decay", self.defaults["adam_weight_decay"]))
+        routed = [dict(group, params=matrices, use_lmo=True)] if matrices else []
+        return routed + [adam] if others or not matrices else routed
 
     def add_param_group(self, param_group):
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
+        """Adds ``param_group`` routed as a constructor group is (see the class docstring)."""
+        for routed in self._route(param_group):
+            super().add_param_group(routed)
+            self._check_group(self.param_groups[-1])
+
+    def _check_group(self, group):
         _check(_nonnegative(group["lr"]), "lr", group["lr"], "a finite number >= 0")
         _check(_nonnegative(group["weight_decay"]), "weight_decay", group["weight_decay"], "a finite number >= 0")
-        if group["use_lmo"] is None:  # a group added after construction: route it now
-            group["use_lmo"] = all(p.ndim >= 2 for p in group["params"])
         if group["use_lmo"]:
             _check(_nonnegative(group["momentum"]) and group["momentum"] < 1, "momentum", group["momentum"], "in [0, 1)")
             _check(group["scale"] in SCALES, "scale", group["scale"], f"one of {sorted(SCALES)}")
@@ -122,7 +135,7 @@ class Fanion(torch.optim.Optimizer):
             betas, eps = group["adam_betas"], group["adam_eps"]
             _check(len(betas) == 2 and all(_nonnegative(b) and b < 1 for b in betas), "adam_betas", betas,
                    "two numbers in [0, 1)")
-            _check(_finite(eps) and eps > 0, "adam_eps", eps, "a finite number > 0")
+            _check(is_number(eps) and eps > 0, "adam_eps", eps, "a finite number > 0")
 
     @staticmethod
     def _lmo_options(group, strict=False):
@@ -138,9 +151,26 @@ class Fanion(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if not self._gradients_are_finite():
+            self.skipped_steps += 1
+            return loss
         for group in self.param_groups:
             (self._lmo_step if group["use_lmo"] else self._adam_step)(group)
         return loss
+
+    def _gradients_are_finite(self):
+        """Whether every gradient is finite (one host synchronisation per device); ValueError for a
+        sparse one. Runs before any state changes."""
+        finite = defaultdict(list)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.layout != torch.strided:
+                    raise ValueError(f"a sparse gradient ({p.grad.layout}) for the parameter of shape "
+                                     f"{tuple(p.shape)}: Fanion takes dense gradients only")
+                finite[p.grad.device].append(p.grad.isfinite().all())
+        return all(bool(torch.stack(flags).all()) for flags in finite.values())
 
     def _lmo_step(self, group):
         params = [p for p in group["params"] if p.grad is not None]
@@ -164,8 +194,9 @@ class Fanion(torch.optim.Optimizer):
                 previous = [state.get("subspace") for state in states]
                 options["warm"] = WarmStart(None if None in previous else torch.stack(previous))
             directions = _sharded_lmo(torch.stack([momenta[i] for i in indices]), group["lmo"], options)
-            if "warm" in options and options["warm"].V is not None:
-                for state, V in zip(states, options["warm"].V):
+            if "warm" in options:
+                self.topk_fallbacks += options["warm"].fallbacks
+                for state, V in zip(states, options["warm"].V if options["warm"].V is not None else []):
                     state["subspace"] = V
             step = group["lr"] * SCALES[group["scale"]](*shape)
             for i, d in zip(indices, directions):
