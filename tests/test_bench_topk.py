@@ -4,6 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "workflow/scripts"))
 import bench_topk  # noqa: E402
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from test_topk import momentum_sequence  # noqa: E402
 
@@ -21,6 +22,29 @@ def test_table_picks_the_cheapest_setting_that_reaches_rtol():
     chosen = bench_topk.RSVD_NITER.index(frame.loc[("decaying", "rsvd", 4)].cost)
     if chosen:  # one setting cheaper must miss rtol, or it would have been chosen
         assert bench_topk.relative_error(bench_topk.rsvd(M, 4, bench_topk.RSVD_NITER[chosen - 1])[0], P_k) > 1e-2
+
+
+def test_table_counts_every_solvers_products_and_records_the_timing_conditions():
+    """scipy's products counted through its operator; the error beside rtol; fastest, median and slowest of the
+    repetitions; the load average around them and the thread count."""
+    frame = bench_topk.table(["gaussian"], 120, [2], 1e-2, ["lanczos", "arpack", "propack"], 3, "cpu")
+    assert set(frame.method) == {"lanczos", "arpack", "propack"}
+    for row in frame.itertuples():
+        assert row.matvecs > 0 and row.error_to_rtol == row.error / 1e-2
+        assert row.time_min_ms <= row.time_ms <= row.time_max_ms
+        assert row.load_before >= 0 and row.load_after >= 0 and row.threads == torch.get_num_threads() >= 1
+    from scipy.sparse.linalg import svds
+    A = bench_topk.counting_operator(torch.randn(30, 20).numpy())
+    svds(A, k=2, random_state=0)
+    assert A.products > 0
+
+
+def test_table_2_flags_a_timing_whose_repetitions_spread():
+    row = pd.DataFrame([dict(method="lanczos", reached=True, error=1e-3, time_ms=100.0, time_min_ms=90.0,
+                             time_max_ms=110.0)]).iloc[0]
+    steady = next(pd.DataFrame([row]).itertuples())
+    noisy = next(pd.DataFrame([{**row, "time_max_ms": 300.0}]).itertuples())
+    assert bench_topk.cell(steady) == "100" and bench_topk.cell(noisy) == r"100$^\dagger$"
 
 
 def test_stacks_time_every_lmo_beside_muon(monkeypatch):

@@ -82,23 +82,33 @@ HARD_SPECTRA = {  # r singular values: flat, clustered at the top, nearly unifor
 }
 
 
+def converged_means_right(spectrum, dtype, rtol, scale, trial, g, backend="lanczos"):
+    """One stress case: a random shape, k and ``spectrum`` at ``scale``; False where the solver says
+    converged yet the factor is off by more than rtol (and, at a tie, ⟨M, P̃⟩ is off by more than rtol²)."""
+    m, n = (int(x) for x in torch.randint(60, 260, (2,), generator=g))
+    r = min(m, n)
+    s = HARD_SPECTRA[spectrum](r, g).sort(descending=True).values
+    M = matrix_with_spectrum(s.tolist(), m, n, seed=trial)
+    k = int(torch.randint(1, r // 5, (1,), generator=g))
+    result = fanions.topk((M * scale).to(dtype), k, backend, rtol=rtol, seed=trial)
+    if not result.converged:
+        return True
+    top = torch.linalg.svdvals(M)[:k].sum()
+    ky_fan = 1 - float((M * factor(result).double()).sum() / top)
+    return factor_error(factor(result), M, k) <= rtol or ky_fan <= rtol**2
+
+
 @pytest.mark.parametrize("spectrum", HARD_SPECTRA)
-@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-3), (torch.float32, 1e-2)])
-def test_converged_means_right(spectrum, dtype, rtol):
+@pytest.mark.parametrize("dtype,rtol,scales", [(torch.float64, 1e-3, (1.0, 1e-300, 1e300)),
+                                               (torch.float32, 1e-2, (1.0, 1e-25, 1e20))])
+def test_converged_means_right(spectrum, dtype, rtol, scales):
     """Whenever Lanczos says converged, the factor is within rtol, or (at a tie) ⟨M, P̃⟩ is within
-    rtol² of the Ky Fan norm. Near-uniform spectra once made unresolved Ritz values pass for a tie."""
+    rtol² of the Ky Fan norm, at every scale. Near-uniform spectra once made unresolved Ritz values
+    pass for a tie; extreme scales once made the residuals underflow to 0."""
     g = torch.Generator().manual_seed(0)
     for trial in range(6):
-        m, n = (int(x) for x in torch.randint(60, 260, (2,), generator=g))
-        r = min(m, n)
-        s = HARD_SPECTRA[spectrum](r, g).sort(descending=True).values
-        M = matrix_with_spectrum(s.tolist(), m, n, seed=trial).to(dtype)
-        k = int(torch.randint(1, r // 5, (1,), generator=g))
-        result = fanions.topk(M, k, "lanczos", rtol=rtol, seed=trial)
-        if result.converged:
-            top = torch.linalg.svdvals(M.double())[:k].sum()
-            ky_fan = 1 - float((M.double() * factor(result).double()).sum() / top)
-            assert factor_error(factor(result), M, k) <= rtol or ky_fan <= rtol**2, (m, n, k)
+        for scale in scales:
+            assert converged_means_right(spectrum, dtype, rtol, scale, trial, g), (trial, scale)
 
 
 def test_cholesky_qr_and_its_fallback():
@@ -223,3 +233,62 @@ def test_the_fanion_step_with_lanczos_equals_the_svd_step():
             opt.step()
     for a, b in zip(params["svd"], params["lanczos"]):
         torch.testing.assert_close(a, b, atol=1e-8, rtol=0)
+
+
+EXTREME_SCALES = [(torch.float32, 1e-30), (torch.float32, 1e-22), (torch.float32, 1e19), (torch.float32, 1e30),
+                  (torch.float64, 1e-300), (torch.float64, 1e300)]
+
+
+@pytest.mark.parametrize("backend", ["lanczos", "power"])
+@pytest.mark.parametrize("dtype,scale", EXTREME_SCALES)
+def test_extreme_scales_are_solved_as_at_scale_one(backend, dtype, scale):
+    """Norms of vectors with entries 1e-30 underflow in float32: the solver normalises M once on entry."""
+    M = torch.randn(200, 150, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    result = fanions.topk((M * scale).to(dtype), 3, backend, rtol=1e-3)
+    assert result.converged and factor_error(factor(result), M, 3) <= 1e-3
+    torch.testing.assert_close(result.S.double() / scale, torch.linalg.svdvals(M)[:3], rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("rtol", [0, -1, float("nan"), float("inf")])
+def test_rtol_must_be_a_positive_number(rtol):
+    with pytest.raises(ValueError, match="rtol must be a finite number > 0"):
+        fanions.topk(torch.randn(60, 50), 2, "lanczos", rtol=rtol)
+
+
+@pytest.mark.parametrize("backend", sorted(TOPK.BACKENDS))
+def test_unknown_options_are_refused_by_every_backend(backend):
+    with pytest.raises(TypeError, match=f"backend={backend!r}.*'tol'.*allowed.*rtol"):
+        fanions.topk(torch.randn(60, 50), 2, backend, tol=1e-3)
+
+
+@pytest.mark.parametrize("option,value", [("max_matvecs", 0), ("max_matvecs", 1.5), ("block", 0), ("seed", "a"),
+                                          ("init", torch.randn(49, 2))])
+def test_bad_option_values_name_the_option(option, value):
+    with pytest.raises((TypeError, ValueError), match=option):
+        fanions.topk(torch.randn(60, 50), 2, "lanczos", **{option: value})
+
+
+def test_numpy_integers_are_integers():
+    np = pytest.importorskip("numpy")
+    M = torch.randn(60, 50, dtype=torch.float64)
+    assert fanions.topk(M, np.int64(3), "svd").S.shape == (3,)
+    assert fanions.topk(M, 3, "lanczos", max_matvecs=np.int32(400), seed=np.int64(1)).S.shape == (3,)
+
+
+@pytest.mark.parametrize("backend", ["svd", "lanczos", "power", "rsvd"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_is_solved_in_float32(backend, dtype):
+    M = torch.randn(120, 100, generator=torch.Generator().manual_seed(0)).to(dtype)
+    result = fanions.topk(M, 2, backend, rtol=1e-3)
+    assert result.U.dtype == result.S.dtype == result.V.dtype == dtype
+    if backend == "rsvd":  # no stopping rule: the same answer as in float32
+        torch.testing.assert_close(factor(result).float(), factor(fanions.topk(M.float(), 2, backend)), atol=1e-2, rtol=0)
+    else:
+        assert factor_error(factor(result), M.float(), 2) <= 2e-2
+
+
+def test_not_a_matrix_of_reals():
+    with pytest.raises(ValueError, match="M must have at least one row and one column"):
+        fanions.topk(torch.randn(0, 5), 1)
+    with pytest.raises(TypeError, match="M must be a floating-point tensor"):
+        fanions.topk(torch.ones(6, 5, dtype=torch.int64), 1)

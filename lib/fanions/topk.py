@@ -6,6 +6,7 @@ ones, the estimated relative error of the factor P = Σ_{i≤k} uᵢvᵢᵀ that
 ‖P̃ − P‖_F / ‖P‖_F ≤ ``rtol`` is the stopping rule (the paper's metric).
 """
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ def _times_t(M, Y):
     return (Y.mT @ M).mT
 
 
-def svd(M, k, **_):
+def svd(M, k, **_):  # the iterative backends' options do not apply
     """Exact: the leading k triplets of torch.linalg.svd."""
     U, S, Vh = torch.linalg.svd(M, full_matrices=False)
     return TopK(U[..., :k], S[..., :k], Vh[..., :k, :].mT)
@@ -57,26 +58,32 @@ def _random_block(M, cols, seed, init=None):
 
 
 def _ritz_error(S, residual, k):
-    """Factor-error estimates for the top k Ritz triplets (σ̃ descending, residual norms ‖rᵢ‖).
+    """Factor-error bounds for the top k Ritz triplets (σ̃ descending, residual norms ‖rᵢ‖).
 
-    Wedin / Davis–Kahan: ‖P̃ − P‖_F ≤ 2‖R_k‖_F / δ, δ the gap between σ̃_k and σ_{k+1}.
-    Ritz values never exceed the singular values they approximate, so σ_k ≥ σ̃_k, and σ_{k+1}
-    is at most σ̃_{k+1} + r_{k+1}, or σ̃_{k+1} + r_{k+1}²/(σ̃_k − σ̃_{k+1}) once that is smaller
-    (Kato–Temple: the Ritz value's error is quadratic in its residual).
+    With M ṽᵢ = σ̃ᵢ ũᵢ exact and rᵢ = Mᵀũᵢ − σ̃ᵢṽᵢ, the components of ṽᵢ, ũᵢ on a singular pair
+    (σⱼ, uⱼ, vⱼ) of M are exactly cᵢⱼ = σ̃ᵢ rᵢⱼ / (σⱼ² − σ̃ᵢ²) and dᵢⱼ = σⱼ cᵢⱼ / σ̃ᵢ (rᵢⱼ = ⟨rᵢ, vⱼ⟩).
+    Summed over j > k, with every such σⱼ ≤ σ̂ (an upper bound on σ_{k+1}):
+        ‖sin Θ_U‖²_F + ‖sin Θ_V‖²_F ≤ Σ_{i≤k} ‖rᵢ‖² (σ̃ᵢ² + σ̂²) / (σ̃ᵢ² − σ̂²)²,
+    each Ritz value with its own gap. ‖P̃ − P‖²_F ≤ 2(‖sin Θ_U‖² + ‖sin Θ_V‖²) up to terms of higher
+    order (for k = 1 exactly: ‖P̃ − P‖² = 2 − 2(1 − ‖sin Θ_U‖²)σ̃₁/σ₁ and 1 − σ̃₁/σ₁ ≤ ‖sin Θ_V‖²).
+    At a near tie this is ‖R‖/δ, half the Wedin/Davis–Kahan bound 2‖R‖/δ, and far from σ̂ less still.
+    σ̂ is σ̃_{k+1} + r_{k+1}, or σ̃_{k+1} + r_{k+1}²/(σ̃_k − σ̃_{k+1}) once smaller (Kato–Temple: the
+    Ritz value's error is quadratic in its residual); 0 when the basis spans the whole space.
     At a tie the factor is not determined and the Ky Fan identity is tested instead:
     Σ_{i≤k}‖rᵢ‖ / Σ_{i≤k}σ̃ᵢ bounds the defect of ⟨M, P̃⟩ = Σ_{i≤k} σᵢ.
     Each residual is at least the rounding floor ε·σ̃₁ (no product with M is more exact), so a
     gap too small for the dtype never counts as converged.
     """
     residual = residual + torch.finfo(S.dtype).eps * S[..., :1]
-    r_k = residual[..., :k]
+    r_k, s_k = residual[..., :k], S[..., :k]
     sigma_k = S[..., k - 1]
     next_sigma = S[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)  # 0: the whole space
     next_residual = residual[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)
     ritz_gap = sigma_k - next_sigma
-    gap = ritz_gap - torch.minimum(next_residual, next_residual**2 / ritz_gap)
-    factor = 2 * r_k.norm(dim=-1) / (gap.clamp_min(0) * math.sqrt(k))
-    ky_fan = r_k.sum(-1) / S[..., :k].sum(-1)
+    bound = (next_sigma + torch.minimum(next_residual, next_residual**2 / ritz_gap)).unsqueeze(-1)
+    gain = (s_k**2 + bound**2) / (s_k**2 - bound**2).clamp_min(0) ** 2  # inf where σ̃ᵢ ≤ σ̂
+    factor = (2 * (r_k**2 * gain).sum(-1) / k).sqrt()
+    ky_fan = r_k.sum(-1) / s_k.sum(-1)
     return factor, ky_fan, ritz_gap / sigma_k
 
 
@@ -279,17 +286,87 @@ def auto(M, k, **options):
 
 
 BACKENDS = {"svd": svd, "lanczos": lanczos, "power": power, "rsvd": rsvd, "cupy": cupy_svds, "auto": auto}
+COMMON_OPTIONS = ("rtol", "max_matvecs", "seed", "init")  # every backend takes them; the exact ones ignore them
+OPTIONS = {"svd": COMMON_OPTIONS, "cupy": COMMON_OPTIONS, "lanczos": (*COMMON_OPTIONS, "block", "depth", "check_every"),
+           "power": (*COMMON_OPTIONS, "oversample"), "rsvd": (*COMMON_OPTIONS, "oversample", "niter")}
+OPTIONS["auto"] = OPTIONS["lanczos"]
+
+
+def _integer(name, value, least, none=False):
+    """value as an int ≥ least (numpy integers are integers); None where ``none``."""
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {least}{' or None' if none else ''}, got {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be an integer >= {least}{' or None' if none else ''}, got {value!r}")
+    return int(value)
+
+
+def _checked(M, k, backend, options):
+    """Every argument of ``topk`` checked in one place: k and the integer options as ints, the rest
+    as given; a TypeError or ValueError naming the argument and what is allowed otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not a top-k backend; allowed: {sorted(BACKENDS)}")
+    if not isinstance(M, torch.Tensor) or not (M.dtype.is_floating_point and M.dim() >= 2):
+        raise TypeError(f"M must be a floating-point tensor (..., m, n), got {getattr(M, 'dtype', type(M))}")
+    if min(M.shape[-2:]) == 0:
+        raise ValueError(f"M must have at least one row and one column, got shape {tuple(M.shape)}")
+    k = _integer("k", k, 1)
+    unknown = sorted(set(options) - set(OPTIONS[backend]))
+    if unknown:
+        raise TypeError(f"backend={backend!r} takes no option {', '.join(map(repr, unknown))}; "
+                        f"allowed: {', '.join(OPTIONS[backend])}")
+    checked = dict(options)
+    rtol = options.get("rtol", 1e-3)
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (math.isfinite(rtol) and rtol > 0):
+        raise ValueError(f"rtol must be a finite number > 0, got {rtol!r}")
+    for name, least in (("max_matvecs", 1), ("block", 1), ("depth", 1), ("check_every", 1), ("oversample", 0)):
+        if name in options:
+            checked[name] = _integer(name, options[name], least, none=True)
+    for name, least in (("seed", 0), ("niter", 0)):
+        if name in options:
+            checked[name] = _integer(name, options[name], least)
+    init = options.get("init")
+    if init is not None and not (isinstance(init, torch.Tensor) and init.dim() == M.dim()
+                                 and init.shape[:-2] == M.shape[:-2] and init.size(-2) == M.size(-1)):
+        raise ValueError(f"init must be None or a tensor (..., n, j) with M's batch shape and n = {M.size(-1)}, "
+                         f"got {getattr(init, 'shape', type(init))}")
+    return min(k, *M.shape[-2:]), checked
+
+
+def _normalized(M):
+    """M / 2ᵉ with 2ᵉ near its largest entry (per matrix), in float32 for the half dtypes, and 2ᵉ.
+
+    The solvers square residuals and singular values; those under- or overflow once the entries
+    leave [tiny^¼, max^¼] (float32 ≈ [3e-10, 4e9]). A power of two scales exactly, and every step of
+    the solvers scales with M, so inside that window no division is needed (it would cost a pass
+    over M and change no bit) and the scale is 1."""
+    A = M.float() if M.dtype in (torch.float16, torch.bfloat16) else M
+    low, high = torch.aminmax(A.flatten(-2), dim=-1)  # one pass, no |A| copy
+    largest, info = torch.maximum(-low, high), torch.finfo(A.dtype)
+    in_range = ((largest >= info.tiny**0.25) | (largest == 0)) & (largest <= info.max**0.25)
+    if in_range.all() or not torch.isfinite(largest).all():  # non-finite input goes through as it is
+        return A, None
+    scale = torch.exp2(torch.floor(torch.log2(largest.clamp_min(info.tiny))))
+    return A / scale[..., None, None], scale
 
 
 def topk(M: torch.Tensor, k: int, backend: str = "auto", **options) -> TopK:
     """The k leading singular triplets of M (…, m, n) by ``backend``, one of BACKENDS.
 
-    Options (where the backend uses them): ``rtol`` on the factor error, ``max_matvecs``,
-    ``seed`` for the random start block, ``init`` (…, n, j) a warm-start subspace.
+    Options (``OPTIONS`` lists each backend's; the exact backends ignore the iterative ones):
+    ``rtol`` > 0 on the factor error, ``max_matvecs``, ``seed`` for the random start block,
+    ``init`` (…, n, j) a warm-start subspace; Lanczos's ``block``, ``depth``, ``check_every``;
+    ``oversample`` and ``niter`` of power iteration and rsvd. M is solved scaled by a power of two
+    near its largest entry (``_normalized``) and S scaled back; float16 and bfloat16 are solved in
+    float32 and returned in their own dtype.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not a top-k backend; allowed: {sorted(BACKENDS)}")
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    k = min(k, *M.shape[-2:])
-    return BACKENDS[backend](M, k, **options)
+    k, options = _checked(M, k, backend, options)
+    A, scale = _normalized(M)
+    result = BACKENDS[backend](A, k, **options)
+    if scale is not None:
+        result.S = result.S * scale[..., None]
+    for name in ("U", "S", "V"):
+        setattr(result, name, getattr(result, name).to(M.dtype))
+    return result

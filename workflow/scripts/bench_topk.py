@@ -24,6 +24,7 @@ topk_warm_start runs the warm-start study on the momenta of nanogpt run ``moment
 """
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -102,11 +103,27 @@ def full_svd(M, k, _):
     return U[:, :k] @ Vh[:k], None
 
 
+def counting_operator(A):
+    """A as a scipy LinearOperator that counts its products with vectors (a block of c columns: c)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    def product(B):
+        def apply(X):
+            operator.products += 1 if X.ndim == 1 else X.shape[1]
+            return B @ X
+        return apply
+    operator = LinearOperator(A.shape, matvec=product(A), rmatvec=product(A.T), matmat=product(A),
+                              rmatmat=product(A.T), dtype=A.dtype)
+    operator.products = 0
+    return operator
+
+
 def scipy_svds(solver):
     def run(M, k, tol):
         from scipy.sparse.linalg import svds
-        u, s, vt = svds(M.cpu().numpy(), k=k, tol=tol, solver=solver, random_state=0)
-        return torch.from_numpy(u @ vt), None
+        A = counting_operator(M.cpu().numpy())
+        u, s, vt = svds(A, k=k, tol=tol, solver=solver, random_state=0)
+        return torch.from_numpy(u @ vt), A.products
     return run
 
 
@@ -156,12 +173,26 @@ def timed(fn, device):
 
 def median_time(fn, device, reps):
     """Median of ``timed`` over reps calls after one warm-up call."""
+    return repeated_time(fn, device, reps)["time_ms"]
+
+
+def repeated_time(fn, device, reps):
+    """``timed`` over reps calls after one warm-up call: the median, the fastest and the slowest, and
+    the machine's load average (1 minute) before and after, for a machine shared with other work."""
+    load_before = os.getloadavg()[0]
     fn()
-    return statistics.median(timed(fn, device) for _ in range(reps))
+    times = [timed(fn, device) for _ in range(reps)]
+    return {"time_ms": statistics.median(times), "time_min_ms": min(times), "time_max_ms": max(times),
+            "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+NOT_RUN = dict.fromkeys(["time_ms", "time_min_ms", "time_max_ms", "load_before", "load_after"], math.nan)
 
 
 def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.0, momentum=None):
-    """One row per (matrix, k, method): the cheapest setting that reaches rtol, its error and time."""
+    """One row per (matrix, k, method): the cheapest setting that reaches rtol, the error it reached and
+    its ratio to rtol, its products with vectors (scipy's counted through its operator), and its
+    repeated time (``repeated_time``) on the device named with its thread count."""
     available = methods(device)
     rows = []
     for kind in matrices:
@@ -187,10 +218,11 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
                         break
                 error, setting, matvecs = best
                 ran = setting is not None or name == "svd"
-                ms = median_time(lambda: run(M, k, setting), device, reps) if ran else math.nan
+                timing = repeated_time(lambda: run(M, k, setting), device, reps) if ran else NOT_RUN
                 rows.append(dict(matrix=kind, m=M.size(0), n=M.size(1), k=k, method=name, cost_name=cost_name,
-                                 cost=setting, reached=reached and not is_polar, error=error, matvecs=matvecs,
-                                 time_ms=ms, rtol=rtol, device=device_name(device)))
+                                 cost=setting, reached=reached and not is_polar, error=error,
+                                 error_to_rtol=error / rtol, matvecs=matvecs, **timing, rtol=rtol,
+                                 device=device_name(device), threads=torch.get_num_threads()))
                 print(rows[-1])
     return pd.DataFrame(rows)
 
@@ -352,11 +384,22 @@ def milliseconds(x):
     return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
 
 
+SPREAD = 0.25  # a timing whose repetitions spread over more than this fraction of the median is flagged
+
+
+def spread(row):
+    """(slowest − fastest) / median of the repetitions; 0 for CSVs from before the spread was recorded."""
+    if "time_max_ms" not in row._fields or not math.isfinite(row.time_max_ms):
+        return 0.0
+    return (row.time_max_ms - row.time_min_ms) / row.time_ms
+
+
 def cell(row):
-    """Milliseconds where the method reached rtol (the polar methods: always), else '(0.031)', the error
-    it stopped at, or 'fails' where no setting ran."""
+    """Milliseconds where the method reached rtol (the polar methods: always), with a dagger where the
+    repetitions spread widely (``SPREAD``); else '(0.031)', the error it stopped at, or 'fails' where no
+    setting ran."""
     if row.reached or row.method in ("svd", "newton-schulz", "polar-express"):
-        return milliseconds(row.time_ms)
+        return milliseconds(row.time_ms) + (r"$^\dagger$" if spread(row) > SPREAD else "")
     return f"({row.error:.2g})" if math.isfinite(row.error) else "fails"
 
 
@@ -379,6 +422,9 @@ def report_job(snakemake):
         lines.append(f"paper (Colab) & {method} & "
                      + " & ".join(milliseconds(1e3 * times[k]) if k in times else "--" for k in ks) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", ""]
+    if any(spread(row) > SPREAD for row in frame.itertuples()):
+        lines.append(rf"\par\footnotesize $^\dagger$ the repetitions spread over more than {SPREAD:.0%} of the median"
+                     .replace("%", r"\%"))
     write_tex("\n".join(lines), snakemake.output.table, prov)
 
     matrices = list(frame.matrix.unique())

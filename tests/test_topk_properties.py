@@ -1,0 +1,39 @@
+"""Property: for every iterative backend, converged=True means the factor error measured against the float64
+SVD is at most rtol (at a tie, where the factor is not determined: ⟨M, P̃⟩ within rtol² of the Ky Fan norm)."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fanions
+from conftest import matrix_with_spectrum
+from test_topk import HARD_SPECTRA, factor, factor_error
+
+EXPONENTS = {torch.float32: (-30, 30), torch.float64: (-300, 300)}  # 10^e within each dtype's range
+RTOL = {torch.float32: [1e-2, 1e-3], torch.float64: [1e-2, 1e-4, 1e-8]}
+
+
+@st.composite
+def problems(draw):
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    m, n = draw(st.integers(6, 160)), draw(st.integers(6, 160))  # the clustered spectrum needs 5 values
+    k = draw(st.integers(1, max(1, min(m, n) // 4)))
+    spectrum = draw(st.sampled_from(sorted(HARD_SPECTRA)))
+    seed = draw(st.integers(0, 2**16))
+    scale = 10.0 ** draw(st.integers(*EXPONENTS[dtype]))
+    return dtype, m, n, k, spectrum, seed, scale, draw(st.sampled_from(RTOL[dtype]))
+
+
+@pytest.mark.parametrize("backend", ["lanczos", "power"])
+@settings(max_examples=60, deadline=None)
+@given(problem=problems())
+def test_converged_means_within_rtol(backend, problem):
+    dtype, m, n, k, spectrum, seed, scale, rtol = problem
+    g = torch.Generator().manual_seed(seed)
+    s = HARD_SPECTRA[spectrum](min(m, n), g).sort(descending=True).values
+    M = matrix_with_spectrum(s.tolist(), m, n, seed=seed)  # float64, singular values s
+    result = fanions.topk((M * scale).to(dtype), k, backend, rtol=rtol, seed=seed, max_matvecs=20_000)
+    assert torch.isfinite(result.S).all()
+    if result.converged:
+        ky_fan_defect = 1 - float((M * factor(result).double()).sum() / s[:k].double().sum())
+        assert factor_error(factor(result), M, k) <= rtol or ky_fan_defect <= rtol**2
