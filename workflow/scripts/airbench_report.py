@@ -38,8 +38,9 @@ def summarize(runs):
 
 # ---------------------------------------------------------------- figures
 def mark_synthetic(fig, source):
+    import style
     if source != "cifar10":
-        fig.suptitle(SYNTHETIC_NOTE, color="red")
+        style.note(fig, SYNTHETIC_NOTE)
 
 
 def errorbars(ax, rows, x, color, label):
@@ -81,7 +82,7 @@ def k_figure(summary, source, pdf, png, prov):
     for ax in (ax_acc, ax_time):
         ax.set_xscale("log", base=2)
         ax.set_xticks(fanion["k"], [f"{k:.0f}" for k in fanion["k"]])
-        ax.set_xlabel("k (k ≥ rows of a filter: Muon on it)")
+        ax.set_xlabel("k (all rows: Muon)")
     ax_acc.set(ylabel="test accuracy (%)", title="accuracy vs k")
     ax_time.set(ylabel="seconds per run (no evaluation)", title="time vs k")
     ax_acc.legend(fontsize="small")

@@ -427,15 +427,20 @@ def report_job(snakemake):
                      .replace("%", r"\%"))
     write_tex("\n".join(lines), snakemake.output.table, prov)
 
-    matrices = list(frame.matrix.unique())
-    color = colors(list(frame.method.unique()))
+    matrices, methods = list(frame.matrix.unique()), list(frame.method.unique())
+    color = colors(methods)
+    style = {method: (marker, dashes) for method, marker, dashes in  # lines that coincide stay visible
+             zip(methods, "osD^vP*Xph", [(None, None), (4, 2), (1, 1), (6, 2, 1, 2)] * 3)}
     fig, axes = figure(1, len(matrices), height=2.5)
     for ax, matrix in zip(axes[0], matrices):
         rows = frame[(frame.matrix == matrix) & frame.reached]
         for method, by_k in rows.groupby("method", sort=False):
-            ax.plot(by_k.k, by_k.time_ms, marker="o", label=method, color=color[method])
+            marker, dashes = style[method]
+            ax.plot(by_k.k, by_k.time_ms, marker=marker, markersize=4, label=method, color=color[method],
+                    **({"dashes": dashes} if dashes[0] else {}))
         ax.set(xscale="log", yscale="log", xlabel="k", ylabel="ms to reach rtol", title=matrix)
-    axes[0][-1].legend(fontsize="small")
+    handles = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), 5))
     save_figure(fig, snakemake.output.pdf, snakemake.output.png, prov)
 
     values = {"topk.size": int(frame.m.iloc[0]), "topk.rtol": tex_number(frame.rtol.iloc[0]),

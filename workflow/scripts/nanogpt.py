@@ -199,7 +199,7 @@ def figure(curves, summary, source, pdf, png, prov):
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(summary), 4),
                fontsize="small")
     if source not in PAPER_DATA:
-        fig.suptitle(DATA_NOTES[source], color="red")
+        style.note(fig, DATA_NOTES[source])
     save_figure(fig, pdf, png, prov)
 
 

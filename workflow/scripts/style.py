@@ -1,4 +1,6 @@
 """The one plotting style of the paper's figures: seaborn's paper context, one colour per method."""
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,3 +22,9 @@ def figure(rows, cols, height=2.0, width=1.0, **kwargs):
     (\\includegraphics[width=<width>\\textwidth]), so every label keeps its point size on the page."""
     return plt.subplots(rows, cols, figsize=(WIDTH * width, height * rows), squeeze=False, constrained_layout=True,
                         **kwargs)
+
+
+def note(fig, text):
+    """A red note above the panels, wrapped to the figure's width: what a figure not made from the paper's
+    data says (common.data_note)."""
+    fig.suptitle(textwrap.fill(text, int(15 * fig.get_figwidth())), color="red", fontsize="small")
