@@ -264,12 +264,17 @@ def test_quick_nanogpt_builds_its_table_figure_and_values(quick_build):
     assert not list((quick_build / "results/nanogpt").glob("checkpoints/*/*.pt"))  # removed when runs complete
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def trainers(settings_path):
+    """The pids of the train_gpt.py processes whose command line names this build (from /proc)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if "train_gpt.py" in command and str(settings_path) in command and "torch.distributed.run" not in command:
+            pids.append(int(proc.name))
+    return pids
 
 
 @merged
@@ -288,13 +293,13 @@ def test_a_killed_training_job_leaves_no_trainer_and_resumes_from_its_checkpoint
     while not checkpoint.exists() and time.time() < deadline:
         time.sleep(0.2)
     assert checkpoint.exists(), "no checkpoint within 10 minutes"
-    trainer = int(Path(f"{checkpoint}.lock").read_text())
+    assert trainers(build), "no trainer process found"
     os.killpg(process.pid, signal.SIGKILL)  # Snakemake, the job and torchrun; the worker has its own session
     process.wait()
     deadline = time.time() + 10
-    while alive(trainer) and time.time() < deadline:
+    while trainers(build) and time.time() < deadline:
         time.sleep(0.2)
-    assert not alive(trainer), "the trainer outlived its job"
+    assert not trainers(build), "the trainer outlived its job"
     saved = torch.load(checkpoint)["step"]
     snakemake(build, "--unlock")
     snakemake(build, "--profile", "profiles/quick", "--cores", "2", f"{run_dir}/seed0.csv",
