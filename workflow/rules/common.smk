@@ -82,8 +82,48 @@ def check_config(config):
     if int(watched.split(".")[1]) >= layers:
         problems.append(f"config key nanogpt.train.momentum_snapshot.parameter: {watched!r} is not in the model; "
                         f"allowed: blocks.0 to blocks.{layers - 1}")
+    problems += finetune_problems(config)
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
+
+
+def finetune_problems(config):
+    """The fine-tuning section against the rest: optimizer ids, the NanoGPT run it starts from, the local
+    checkpoint (files, config, every tensor's shape, from its header) and text files, steps in range."""
+    from gpt.checkpoint import gpt2_problems
+    ft, problems = config["finetune"], []
+    defined = sorted(ft["optimizers"])
+    for name in ft["compare"] + [ft["baseline"]]:
+        if name not in defined:
+            problems.append(f"config key finetune.compare/baseline: {name!r} is not in finetune.optimizers; "
+                            f"allowed: {defined}")
+    if ft["baseline"] not in ft["compare"]:
+        problems.append(f"config key finetune.baseline: {ft['baseline']!r} does not run; allowed: {ft['compare']}")
+    model, data, train = ft["model"], ft["data"], ft["train"]
+    if model["source"] == "nanogpt":
+        run, seed = model["nanogpt"]["run"], model["nanogpt"]["seed"]
+        if run not in config["nanogpt"]["runs"]:
+            problems.append(f"config key finetune.model.nanogpt.run: {run!r} is not a nanogpt run; "
+                            f"allowed: {sorted(config['nanogpt']['runs'])}")
+        if seed not in config["nanogpt"]["seeds"]:
+            problems.append(f"config key finetune.model.nanogpt.seed: {seed} is not a nanogpt seed; "
+                            f"allowed: {config['nanogpt']['seeds']}")
+    if model["source"] == "local":
+        found = gpt2_problems(model["local"]) if model["local"] else ["null: name a checkpoint folder"]
+        problems += [f"config key finetune.model.local: {problem}" for problem in found]
+    if data["source"] == "local":
+        for split in ("train", "val"):
+            path = data["local"][split]
+            if not path or not Path(path).is_file():
+                problems.append(f"config key finetune.data.local.{split}: no file {path!r}")
+    late = [step for step in train["spectra"]["steps"] if step > train["steps"]]
+    if late:
+        problems.append(f"config key finetune.train.spectra.steps: {late} after the last step; allowed: "
+                        f"1 to finetune.train.steps={train['steps']}")
+    if train["val_tokens"] < train["seq_len"]:
+        problems.append(f"config key finetune.train.val_tokens: {train['val_tokens']} is less than one sequence; "
+                        f"allowed: >= finetune.train.seq_len={train['seq_len']}")
+    return problems
 
 
 check_config(config)

@@ -1,6 +1,6 @@
 """Train the GPT of gpt/model.py on token shards with fanions.Fanion (paper §6.3, issue 5).
 
-    torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT MOMENTUM
+    torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT MOMENTUM [MODEL]
 
 SETTINGS is a JSON object (the rule nanogpt_train makes it from config.yaml; keys as read below).
 The schedule is modded-nanogpt's 2024-11-24 record: per step `batch_size` sequences of `seq_len`
@@ -16,6 +16,8 @@ the checkpoint is removed when the run completes. Under DDP each rank solves the
 share of the matrices (fanions.Fanion does it when a process group exists).
 MOMENTUM gets the momentum of one matrix (`momentum_snapshot.parameter`) after each of the last
 `momentum_snapshot.steps` steps: real momenta for the top-k timing and its warm-start study.
+MODEL, when given, gets the trained model (gpt.checkpoint.save_model): the fine-tuning experiment's
+starting model when it names this run.
 """
 import json
 import os
@@ -32,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import device_name, fanions, git_commit, package_versions, write_csv  # noqa: E402
+from gpt.checkpoint import save_model  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
 from gpt.model import GPT, CastedLinear, GPTConfig  # noqa: E402
 
@@ -161,8 +164,8 @@ def load_checkpoint(path, settings, device):
 
 
 # ---------------------------------------------------------------- main
-def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
-    """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY and MOMENTUM. Returns the raw model."""
+def train(settings, curve_path, summary_path, checkpoint_path, momentum_path, model_path=None):
+    """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY, MOMENTUM (and MODEL). Returns the raw model."""
     rank, world, device = distributed_setup()
     if settings["batch_size"] % world:
         raise ValueError(f"batch_size {settings['batch_size']} is not a multiple of the {world} processes")
@@ -212,6 +215,8 @@ def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
         write_outputs(settings, rows, timing, world, device, curve_path, summary_path)
         save_checkpoint(momentum_path, {"parameter": snapshot["parameter"], "momenta": torch.stack(momenta),
                                         "steps": list(range(steps - len(momenta) + 1, steps + 1))})
+        if model_path:
+            save_model(model, model_path)
         Path(checkpoint_path).unlink(missing_ok=True)
     if world > 1:  # the DDP wrapper (its reducer) goes first: freed after the group, it can hang the rank
         del ddp
@@ -236,5 +241,4 @@ def write_outputs(settings, rows, timing, world, device, curve_path, summary_pat
 
 
 if __name__ == "__main__":
-    settings, curve, summary, checkpoint, momentum = sys.argv[1:]
-    train(json.loads(settings), curve, summary, checkpoint, momentum)
+    train(json.loads(sys.argv[1]), *sys.argv[2:])
