@@ -292,7 +292,7 @@ def test_quick_finetune_builds_its_table_figures_and_values(workdir):
               f"finetune={{data: {{tiktoken_cache: {cache}}}}}")
     note = "a generated corpus of short stories, not TinyStories (a plumbing check, not a result)"
     table = (workdir / "results/tables/finetune_table.tex").read_text()
-    assert "Muon" in table and "F-Muon α=0.5" in table and note in table
+    assert "Muon & " in table and r"F-Muon $\alpha$=0.5 &" in table and note in table
     values = (workdir / "results/values/finetune.tex").read_text()
     assert "F-Muon's robustness width" in values and "S-Muon was not run in this build" in values
     assert all(note in line for line in values.splitlines() if line.startswith(r"\defval{finetune.muon."))

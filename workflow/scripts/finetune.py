@@ -285,7 +285,8 @@ def table(best, grid, optimizers, note):
                                                                      rf" $\pm$ ${r.best_std:.4f}$")
         width = ("$\\ge$ " if r.censored else "") + f"${r.width:.2f}$"
         lr = "--" if math.isnan(r.best_lr) else tex_number(r.best_lr, 3)
-        lines.append(f"{label(optimizers, r.optimizer)} & {lr} & {loss} & {width} & {diverged}/{runs} \\\\")
+        name = label(optimizers, r.optimizer).replace("α", r"$\alpha$")
+        lines.append(f"{name} & {lr} & {loss} & {width} & {diverged}/{runs} \\\\")
     if note:
         lines += [r"\midrule", rf"\multicolumn{{5}}{{l}}{{\emph{{{note}}}}} \\"]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
