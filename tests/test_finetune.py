@@ -143,7 +143,8 @@ def test_stories_and_tokens_of_the_tinystories_fixture(tmp_path):
 
 # ---------------------------------------------------------------- a run
 TRAIN = {"seq_len": 32, "batch_size": 2, "steps": 8, "warmup_steps": 2, "cooldown_steps": 3, "val_every": 4,
-         "val_tokens": 64, "momentum": 0.95, "weight_decay": 0.0, "adam": {"lr": 3e-3, "betas": [0.9, 0.95], "eps": 1e-8},
+         "val_tokens": 64, "momentum": 0.95, "weight_decay": 0.0,
+         "adam": {"lr": 3e-3, "betas": [0.9, 0.95], "eps": 1e-8},
          "diverged_above": 1.5, "spectra": {"steps": [1, 8], "parameter": "blocks.1.mlp.c_fc.weight"}}
 
 
@@ -178,8 +179,8 @@ def test_a_short_run_learns_and_records_spectra(tmp_path, method):
 def test_a_diverging_run_is_recorded_with_its_step(tmp_path):
     tiny_gpt2(tmp_path / "gpt2")
     huge = {"adam": TRAIN["adam"] | {"lr": 10.0}}  # AdamW at lr 10 everywhere: the tied head's logits explode
-    rows, summary, _ = finetune.run(settings(None, 10.0, **huge), [tmp_path / "gpt2/config.json"],
-                                    *shards(tmp_path), torch.device("cpu"))
+    _, summary, _ = finetune.run(settings(None, 10.0, **huge), [tmp_path / "gpt2/config.json"],
+                                 *shards(tmp_path), torch.device("cpu"))
     assert summary["diverged"] and 1 <= summary["diverged_step"] <= TRAIN["steps"]
     assert math.isnan(summary["final_val_loss"])
 

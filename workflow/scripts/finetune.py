@@ -139,16 +139,21 @@ def watched_matrix(model, name):
 
 
 @torch.no_grad()
-def validate(model, settings, window, device):
+def validate(model, val_file, train, window, device):
     """Mean loss over the first val_tokens tokens of the validation shard: the same tokens for every run."""
-    loader = ShardLoader([settings["val_file"]], settings["train"]["seq_len"])
-    count = settings["train"]["val_tokens"] // settings["train"]["seq_len"]
+    loader = ShardLoader([val_file], train["seq_len"])
+    count = train["val_tokens"] // train["seq_len"]
     with autocast(device):
         return sum(model(*loader.next_batch(device), window).item() for _ in range(count)) / count
 
 
 def autocast(device):
     return torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+
+def exploded(loss, start, factor):
+    """A non-finite loss, or one above factor × the step-0 validation loss: the run has diverged."""
+    return not math.isfinite(loss) or loss > factor * start
 
 
 def run(settings, start_paths, train_file, val_file, device):
@@ -166,13 +171,12 @@ def run(settings, start_paths, train_file, val_file, device):
     start = np.random.default_rng(settings["seed"]).integers(len(tokens) - train["seq_len"])
     loader.load_state_dict({"shard": 0, "position": int(start)})
     window = torch.tensor(settings["window"], device=device)
-    settings = {**settings, "val_file": val_file}
     rows, spectra, diverged_step, t0 = [], [], None, time.perf_counter()
     for step in range(train["steps"] + 1):
         if step % train["val_every"] == 0 or step == train["steps"]:
-            rows.append({"step": step, "val_loss": validate(model, settings, window, device)})
+            rows.append({"step": step, "val_loss": validate(model, val_file, train, window, device)})
             print(f"step {step} val_loss {rows[-1]['val_loss']:.4f}", flush=True)
-            if not math.isfinite(rows[-1]["val_loss"]) or rows[-1]["val_loss"] > train["diverged_above"] * rows[0]["val_loss"]:
+            if exploded(rows[-1]["val_loss"], rows[0]["val_loss"], train["diverged_above"]):
                 diverged_step = step
                 break
         if step == train["steps"]:
@@ -183,7 +187,7 @@ def run(settings, start_paths, train_file, val_file, device):
                 micro = model(*loader.next_batch(device), window) / train["batch_size"]
             micro.backward()
             loss += micro.item()
-        if not math.isfinite(loss) or loss > train["diverged_above"] * rows[0]["val_loss"]:
+        if exploded(loss, rows[0]["val_loss"], train["diverged_above"]):
             print(f"step {step + 1}: train loss {loss:.4g}, diverged")
             diverged_step = step + 1
             break
@@ -292,6 +296,16 @@ def table(best, grid, optimizers, note):
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
+def decades(row):
+    """A robustness width for the text: 'at least' when the band reaches the grid's edge."""
+    return f"{'at least ' if row.censored else ''}{row.width:.2f}"
+
+
+def losses(runs, optimizer, lr):
+    """The final losses of one optimizer at one lr, one per seed."""
+    return runs[(runs["optimizer"] == optimizer) & (runs["lr"] == lr)]["final_val_loss"].to_numpy()
+
+
 def claim(best, runs, baseline, tolerance):
     """The paper's claim, stated from the numbers: F-Muon's width against the baseline's, S-Muon's best
     against the baseline's with the permutation p over seeds; whichever way they come out."""
@@ -299,7 +313,6 @@ def claim(best, runs, baseline, tolerance):
     if baseline not in rows:
         return {"claim": f"The baseline {baseline} was not run in this build, so the claim is not measured."}
     base, out, sentences = rows[baseline], {}, []
-    decades = lambda r: f"{'at least ' if r.censored else ''}{r.width:.2f}"  # noqa: E731
     if "f-muon" in rows:
         f = rows["f-muon"]
         verdict = "wider than" if f.width > base.width else "no wider than"
@@ -311,8 +324,7 @@ def claim(best, runs, baseline, tolerance):
         sentences.append("F-Muon was not run in this build")
     if "s-muon" in rows and not math.isnan(rows["s-muon"].best) and not math.isnan(base.best):
         s = rows["s-muon"]
-        at = lambda name, lr: runs[(runs["optimizer"] == name) & (runs["lr"] == lr)]["final_val_loss"]  # noqa: E731
-        p = permutation_p(at("s-muon", s.best_lr).to_numpy(), at(baseline, base.best_lr).to_numpy())
+        p = permutation_p(losses(runs, "s-muon", s.best_lr), losses(runs, baseline, base.best_lr))
         gap = s.best - base.best
         verdict = "matches" if abs(gap) <= tolerance * base.best else ("beats" if gap < 0 else "falls short of")
         sentences.append(f"S-Muon's best mean loss {s.best:.4f} is within {abs(gap):.4f} "
@@ -331,7 +343,8 @@ def values(best, grid, runs, optimizers, settings, note):
     stated = claim(best, runs, settings["baseline"], settings["tolerance"])
     out = {"finetune.data": settings["data_name"], "finetune.model": settings["model_name"],
            "finetune.seeds": len(settings["seeds"]), "finetune.steps": settings["steps"],
-           "finetune.tokens": tex_number(settings["tokens"], 3), "finetune.tolerance": f"{100 * settings['tolerance']:g}\\%",
+           "finetune.tokens": tex_number(settings["tokens"], 3),
+           "finetune.tolerance": f"{100 * settings['tolerance']:g}\\%",
            "finetune.grid": f"{grid.groupby('optimizer').size().max()}",
            "finetune.claim": mark(stated["claim"])}
     for r in best.itertuples():

@@ -1,6 +1,6 @@
 """Train the GPT of gpt/model.py on token shards with fanions.Fanion (paper §6.3, issue 5).
 
-    torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT MOMENTUM [MODEL]
+    torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT MOMENTUM
 
 SETTINGS is a JSON object (the rule nanogpt_train makes it from config.yaml; keys as read below).
 The schedule is modded-nanogpt's 2024-11-24 record: per step `batch_size` sequences of `seq_len`
@@ -16,7 +16,7 @@ the checkpoint is removed when the run completes. Under DDP each rank solves the
 share of the matrices (fanions.Fanion does it when a process group exists).
 MOMENTUM gets the momentum of one matrix (`momentum_snapshot.parameter`) after each of the last
 `momentum_snapshot.steps` steps: real momenta for the top-k timing and its warm-start study.
-MODEL, when given, gets the trained model (gpt.checkpoint.save_model): the fine-tuning experiment's
+A sixth argument MODEL, when given, gets the trained model (gpt.checkpoint.save_model): the fine-tuning experiment's
 starting model when it names this run.
 """
 import json
