@@ -139,6 +139,9 @@ def test_stories_and_tokens_of_the_tinystories_fixture(tmp_path):
     assert [encoding.decode(doc[1:].tolist()) for doc in np.split(tokens, starts[1:])] == expected
     cut = finetune.tokenize(finetune.stories(FIXTURE), encoding, max_tokens=50)
     assert len(cut) == 5 * 50 and finetune.longest_document(cut) == 50
+    (tmp_path / "empty.txt").write_text("\n<|endoftext|>\n  \n")
+    with pytest.raises(ValueError, match="empty.txt: no stories"):
+        finetune.tokenize(finetune.stories(tmp_path / "empty.txt"), encoding, 50, source=tmp_path / "empty.txt")
 
 
 # ---------------------------------------------------------------- a run

@@ -39,7 +39,7 @@ def download(repo, filename, path, sha256=None, repo_type="dataset", revision=No
     with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
         local = hf_hub_download(repo, filename, repo_type=repo_type, revision=revision, local_dir=tmp)
         digest = file_sha256(local)
-        print(f"{repo}/{filename}: sha256 {digest}" + ("" if sha256 else " (not pinned in the config: pin it)"))
+        print(f"{repo}/{filename}: sha256 {digest}" + ("" if sha256 else " (no sha256 for it in the config: pin this one)"))
         if sha256 and digest != sha256:
             raise ValueError(f"{repo}/{filename}: sha256 {digest}, the config pins {sha256}; nothing was written")
         os.replace(local, path)
@@ -65,7 +65,7 @@ def stories(path, limit=None):
         yield "".join(story).strip()
 
 
-def tokenize(texts, encoding, max_tokens, threads=1, batch=4096):
+def tokenize(texts, encoding, max_tokens, threads=1, source="the text", batch=4096):
     """The stories as one token array: each is <|endoftext|> and its GPT-2 tokens, cut to max_tokens in all."""
     parts, cut = [], 0
     for chunk in iter(lambda: list(itertools.islice(texts, batch)), []):
@@ -73,7 +73,7 @@ def tokenize(texts, encoding, max_tokens, threads=1, batch=4096):
             cut += len(ids) + 1 > max_tokens
             parts.append(np.array([EOT, *ids[:max_tokens - 1]], dtype=np.uint16))
     if not parts:
-        raise ValueError("no stories: the text holds no non-empty story")
+        raise ValueError(f"{source}: no stories (text followed by <|endoftext|>)")
     print(f"{len(parts)} stories, {sum(map(len, parts))} tokens; {cut} cut to {max_tokens} tokens")
     return np.concatenate(parts)
 
@@ -474,7 +474,7 @@ def main(snakemake):
         for text, shard, limit in ((snakemake.input.train, out.train, settings["train_stories"]),
                                    (snakemake.input.val, out.val, settings["val_stories"])):
             write_shard(shard, tokenize(stories(text, limit), encoding, settings["max_story_tokens"],
-                                        snakemake.threads))
+                                        snakemake.threads, text))
     elif snakemake.rule == "finetune_run":
         device = torch.device("cuda" if settings["device"] == "auto" and torch.cuda.is_available() else
                               "cpu" if settings["device"] == "auto" else settings["device"])
