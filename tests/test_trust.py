@@ -29,9 +29,14 @@ SETTING_CHANGES = [
     ("nanogpt={data: {corpus: {val_documents: 50}}}", ["nanogpt_convert"]),
     ("nanogpt={train: {steps: 60}}", ["nanogpt_train"]),
     ("nanogpt={baseline: muon-lr0.07}", ["nanogpt_report"]),
+    ("finetune={data: {generated: {train_stories: 250, val_stories: 60}}}", ["finetune_corpus"]),
+    ("finetune={data: {max_story_tokens: 100}}", ["finetune_tokenize", "finetune_run"]),
+    ("finetune={train: {warmup_steps: 3}}", ["finetune_run"]),
+    ("finetune={tolerance: 0.02}", ["finetune_report"]),
     ("scale=full", ["least_squares_run", "least_squares_theory", "least_squares_figure", "least_squares_table",
                     "norm_balls", "topk_timing_run", "topk_timing_report", "topk_warm_start", "airbench_run",
-                    "airbench_figure", "airbench_table", "nanogpt_train", "nanogpt_report", "macros", "paper"]),
+                    "airbench_figure", "airbench_table", "nanogpt_train", "nanogpt_report", "finetune_run",
+                    "finetune_report", "macros", "paper"]),
 ]
 
 

@@ -17,7 +17,7 @@ from snakemake.utils import validate
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "workflow/scripts"))
-from common import fanions, git_commit, load_extra_lmos, torch  # the scripts' module: this commit's library
+from common import data_note, fanions, git_commit, load_extra_lmos, torch  # the scripts' module: this commit's library
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
@@ -149,9 +149,48 @@ def check_config(config):
         raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (paths are relative to "
                             f"{REPO}); allowed: Python files that call fanions.register_lmo")
     load_extra_lmos(config["extra_lmos"])
-    problems = consistency_problems(config) or method_problems(config)
+    problems = consistency_problems(config) + finetune_problems(config) or method_problems(config)
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
+
+
+def finetune_problems(config):
+    """The fine-tuning section against the rest: optimizer ids, the NanoGPT run it starts from, the local
+    checkpoint (files, config, every tensor's shape, from its header) and text files, steps in range."""
+    from gpt.checkpoint import gpt2_problems
+    ft, problems = config["finetune"], []
+    defined = sorted(ft["optimizers"])
+    for name in ft["compare"] + [ft["baseline"]]:
+        if name not in defined:
+            problems.append(f"config key finetune.compare/baseline: {name!r} is not in finetune.optimizers; "
+                            f"allowed: {defined}")
+    if ft["baseline"] not in ft["compare"]:
+        problems.append(f"config key finetune.baseline: {ft['baseline']!r} does not run; allowed: {ft['compare']}")
+    model, data, train = ft["model"], ft["data"], ft["train"]
+    if model["source"] == "nanogpt":
+        run, seed = model["nanogpt"]["run"], model["nanogpt"]["seed"]
+        if run not in config["nanogpt"]["runs"]:
+            problems.append(f"config key finetune.model.nanogpt.run: {run!r} is not a nanogpt run; "
+                            f"allowed: {sorted(config['nanogpt']['runs'])}")
+        if seed not in config["nanogpt"]["seeds"]:
+            problems.append(f"config key finetune.model.nanogpt.seed: {seed} is not a nanogpt seed; "
+                            f"allowed: {config['nanogpt']['seeds']}")
+    if model["source"] == "local":
+        found = gpt2_problems(model["local"]) if model["local"] else ["null: name a checkpoint folder"]
+        problems += [f"config key finetune.model.local: {problem}" for problem in found]
+    if data["source"] == "local":
+        for split in ("train", "val"):
+            path = data["local"][split]
+            if not path or not Path(path).is_file():
+                problems.append(f"config key finetune.data.local.{split}: no file {path!r}")
+    late = [step for step in train["spectra"]["steps"] if step > train["steps"]]
+    if late:
+        problems.append(f"config key finetune.train.spectra.steps: {late} after the last step; allowed: "
+                        f"1 to finetune.train.steps={train['steps']}")
+    if train["val_tokens"] < train["seq_len"]:
+        problems.append(f"config key finetune.train.val_tokens: {train['val_tokens']} is less than one sequence; "
+                        f"allowed: >= finetune.train.seq_len={train['seq_len']}")
+    return problems
 
 
 def settings(section, *keys, **extra):
@@ -229,19 +268,23 @@ def reachable(host):
 
 def download_problems(rules):
     """The downloads the planned jobs need that cannot be made from here, each with the key that avoids it."""
-    corpus, cifar = config["nanogpt"]["data"]["corpus"], config["airbench"]["data"]
-    cached = [path for path in (corpus["tiktoken_cache"], os.environ.get("TIKTOKEN_CACHE_DIR")) if path]
+    cifar, env_cache = config["airbench"]["data"], os.environ.get("TIKTOKEN_CACHE_DIR")
     needs = []
-    if "nanogpt_convert" in rules and not any(Path(path).is_dir() for path in cached):
-        needs.append(("openaipublic.blob.core.windows.net", "GPT-2's tokenizer files", "nanogpt.data.corpus."
-                      "tiktoken_cache to a folder holding tiktoken's cache files (or set TIKTOKEN_CACHE_DIR)"))
-    if "nanogpt_download" in rules:
-        needs.append(("huggingface.co", "FineWeb shards", "nanogpt.data.source: local and nanogpt.data.local to the "
-                      "shards on disk"))
+    for rule, key, cache in (("nanogpt_convert", "nanogpt.data.corpus", config["nanogpt"]["data"]["corpus"]),
+                             ("finetune_tokenize", "finetune.data", config["finetune"]["data"])):
+        if rule in rules and not any(path and Path(path).is_dir() for path in (cache["tiktoken_cache"], env_cache)):
+            needs.append(("openaipublic.blob.core.windows.net", "GPT-2's tokenizer files", f"{key}.tiktoken_cache "
+                          "to a folder holding tiktoken's cache files (or set TIKTOKEN_CACHE_DIR)"))
+    hub = {"nanogpt_download": ("FineWeb shards", "nanogpt.data.source: local and nanogpt.data.local to the shards"),
+           "finetune_download_model": ("GPT-2's weights", "finetune.model.source: local and finetune.model.local to "
+                                       "a checkpoint folder"),
+           "finetune_download_data": ("TinyStories", "finetune.data.source: local and finetune.data.local to the "
+                                      "text files")}
+    needs += [("huggingface.co", what, fix) for rule, (what, fix) in hub.items() if rule in rules]
     if "airbench_data" in rules and cifar["source"] == "cifar10" and not cifar["local_copy"]:
         needs.append((cifar["url"].split("/")[2], "CIFAR-10", "airbench.data.local_copy to cifar-10-python.tar.gz"))
     return [f"{what}: the planned jobs download from {host}, which cannot be reached from here; offline, set "
-            f"{fix} (README, 'Offline')" for host, what, fix in needs if not reachable(host)]
+            f"{fix} (README, 'Offline')" for host, what, fix in dict.fromkeys(needs) if not reachable(host)]
 
 
 def gpu_problems(jobs):

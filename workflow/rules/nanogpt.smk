@@ -87,6 +87,7 @@ rule nanogpt_train:
         curve=f"{NG_RUN}.csv",
         summary=f"{NG_RUN}.json",
         momentum=f"{NG_RUN}_momentum.pt",
+        model=f"{NG_RUN}_model.pt",  # the fine-tuning experiment's starting model when it names this run
     wildcard_constraints:
         source=NG_DATA["source"],
         seed=r"\d+",

@@ -100,12 +100,13 @@ def synthetic_tokens(count, seed, mean_document=512):
 
 
 # ---------------------------------------------------------------- training
-def launch(settings, processes, threads, curve, summary, checkpoint, momentum):
+def launch(settings, processes, threads, curve, summary, checkpoint, momentum, model):
     """train_gpt.py under torchrun with this interpreter: one process per GPU (one on a CPU), its output to the
     log. The workers watch this process (TRAIN_GPT_PARENT) and stop when it is gone."""
     Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               str(REPO / "workflow/scripts/train_gpt.py"), json.dumps(settings), curve, summary, checkpoint, momentum]
+               str(REPO / "workflow/scripts/train_gpt.py"), json.dumps(settings), curve, summary, checkpoint, momentum,
+               model]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout,
                    env={**os.environ, "OMP_NUM_THREADS": str(threads), "TRAIN_GPT_PARENT": str(os.getpid())})
@@ -238,7 +239,7 @@ def main(snakemake):
         write_shard(out.val, synthetic_tokens(settings["val_tokens"], 2))
     elif snakemake.rule == "nanogpt_train":
         launch(settings, max(snakemake.resources.gpu, 1), snakemake.resources.cpus_per_gpu, out.curve, out.summary,
-               snakemake.params.checkpoint, out.momentum)
+               snakemake.params.checkpoint, out.momentum, out.model)
     elif snakemake.rule == "nanogpt_report":
         prov = provenance(snakemake)
         curves, runs = load_runs(snakemake.input.curves, snakemake.input.summaries)

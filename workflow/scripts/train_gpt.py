@@ -16,6 +16,8 @@ the checkpoint is removed when the run completes. Under DDP each rank solves the
 share of the matrices (fanions.Fanion does it when a process group exists).
 MOMENTUM gets the momentum of one matrix (`momentum_snapshot.parameter`) after each of the last
 `momentum_snapshot.steps` steps: real momenta for the top-k timing and its warm-start study.
+A sixth argument MODEL, when given, gets the trained model (gpt.checkpoint.save_model): the fine-tuning experiment's
+starting model when it names this run.
 """
 import fcntl
 import json
@@ -34,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 sys.path.insert(0, str(Path(__file__).parent))
 from common import atomic_write, device_name, fanions, git_commit, package_versions  # noqa: E402
 from common import write_csv, write_json  # noqa: E402
+from gpt.checkpoint import save_model  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
 from gpt.model import GPT, CastedLinear, GPTConfig  # noqa: E402
 
@@ -192,8 +195,8 @@ def load_checkpoint(path, settings, device):
 
 
 # ---------------------------------------------------------------- main
-def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
-    """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY and MOMENTUM. Returns the raw model."""
+def train(settings, curve_path, summary_path, checkpoint_path, momentum_path, model_path=None):
+    """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY, MOMENTUM (and MODEL). Returns the raw model."""
     rank, world, device = distributed_setup()
     if "TRAIN_GPT_PARENT" in os.environ:
         die_with(int(os.environ["TRAIN_GPT_PARENT"]))
@@ -246,6 +249,8 @@ def train(settings, curve_path, summary_path, checkpoint_path, momentum_path):
         write_outputs(settings, rows, timing, world, device, curve_path, summary_path)
         save_checkpoint(momentum_path, {"parameter": snapshot["parameter"], "momenta": torch.stack(momenta),
                                         "steps": list(range(steps - len(momenta) + 1, steps + 1))})
+        if model_path:
+            save_model(model, model_path)
         Path(checkpoint_path).unlink(missing_ok=True)
         Path(run_lock.name).unlink()
         run_lock.close()
@@ -272,5 +277,4 @@ def write_outputs(settings, rows, timing, world, device, curve_path, summary_pat
 
 
 if __name__ == "__main__":
-    settings, curve, summary, checkpoint, momentum = sys.argv[1:]
-    train(json.loads(settings), curve, summary, checkpoint, momentum)
+    train(json.loads(sys.argv[1]), *sys.argv[2:])
