@@ -45,6 +45,8 @@ def test_table_2_flags_a_timing_whose_repetitions_spread():
     steady = next(pd.DataFrame([row]).itertuples())
     noisy = next(pd.DataFrame([{**row, "time_max_ms": 300.0}]).itertuples())
     assert bench_topk.cell(steady) == "100" and bench_topk.cell(noisy) == r"100$^\dagger$"
+    assert bench_topk.cell(row) == "100"  # the table's cells come from a frame's rows (a Series), too
+    assert bench_topk.cell(pd.Series({**row, "time_max_ms": 300.0})) == r"100$^\dagger$"
 
 
 def test_stacks_time_every_lmo_beside_muon(monkeypatch):

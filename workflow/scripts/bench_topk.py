@@ -388,8 +388,8 @@ SPREAD = 0.25  # a timing whose repetitions spread over more than this fraction 
 
 
 def spread(row):
-    """(slowest − fastest) / median of the repetitions; 0 for CSVs from before the spread was recorded."""
-    if "time_max_ms" not in row._fields or not math.isfinite(row.time_max_ms):
+    """(slowest − fastest) / median of the repetitions (a table row or a frame's row); 0 where none ran."""
+    if not math.isfinite(row.time_max_ms):
         return 0.0
     return (row.time_max_ms - row.time_min_ms) / row.time_ms
 
@@ -406,8 +406,8 @@ def cell(row):
 def report_job(snakemake):
     from style import colors, figure
 
-    frame = pd.concat([read_csv(path, ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "error"])
-                       for path in snakemake.input])
+    columns = ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "time_min_ms", "time_max_ms", "error"]
+    frame = pd.concat([read_csv(path, columns) for path in snakemake.input])
     prov = provenance(snakemake)  # the measurements name their own device in the CSV
     write_csv(frame, snakemake.output.csv, prov)
     ks = sorted(frame.k.unique())
