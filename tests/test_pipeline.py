@@ -91,7 +91,7 @@ USER_LMO = """import fanions
 def columns(M):
     return M / M.norm(dim=-2, keepdim=True).clamp_min(1e-30)
 """
-# Every experiment that takes methods, with a user's LMO in its method list: (target, --config, is it quick).
+# Every experiment that takes methods, with a user's LMO in its method list: (target, --config), quick profile.
 USER_LMO_RUNS = {
     "least_squares": ("results/least_squares/runs/n10/cols.csv",
                       "least_squares={iterations: 20, seeds: [0], methods: {cols: {lmo: columns}}}"),
@@ -100,6 +100,10 @@ USER_LMO_RUNS = {
     "nanogpt": ("results/nanogpt/runs/corpus/cols/seed0.csv",
                 "nanogpt={runs: {cols: {method: {lmo: columns}, lr: 0.05}}, train: {steps: 4, val_every: 2, "
                 "cooldown_steps: 2, checkpoint_every: 2, momentum_snapshot: {steps: 2}}}"),
+    "finetune": ("results/finetune/runs/cols/lr0.02_seed0.csv",
+                 "finetune={compare: [cols], baseline: cols, optimizers: {cols: {method: {lmo: columns}, lr: 0.02}}, "
+                 "lr_grid: {points: 1, decades: 0}, train: {steps: 4, val_every: 2, cooldown_steps: 2, "
+                 "spectra: {steps: [2, 4]}}}"),
 }
 
 
