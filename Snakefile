@@ -9,7 +9,16 @@ workflow/scripts/<experiment>.py, one section of config.yaml and one of the conf
 from pathlib import Path
 
 
-include: "workflow/rules/common.smk"  # loads config.yaml and checks it before anything else
+include: "workflow/rules/common.smk"
+
+
+check_yaml("config.yaml")  # a syntax error names its line
+
+
+configfile: "config.yaml"
+
+
+check_config(config)  # the schema, every LMO, the keys that must agree: before any rule, naming the key
 
 
 for experiment in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk")):
@@ -18,6 +27,10 @@ for experiment in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk"))
 
 
 include: "workflow/rules/paper.smk"
+
+
+onstart:
+    refuse_what_cannot_run(workflow.dag.needrun_jobs())  # no GPU job without a GPU, no download that cannot be made
 
 
 rule all:

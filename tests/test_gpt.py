@@ -152,7 +152,7 @@ def settings_for(tmp_path, steps=6):
             "momentum_warmup": {"start": 0.85, "steps": 3},
             "adam": {"betas": [0.8, 0.95], "eps": 1e-8, "embed_lr": 0.6, "head_lr": 0.008, "scalar_lr": 0.04},
             "method": {"lmo": "f-muon", "alpha": 0.5}, "lr": 0.07, "seed": 0, "compile": False,
-            "checkpoint_every": 2, "data_source": "synthetic", "scale": "quick",
+            "checkpoint_every": 2, "data_source": "synthetic", "scale": "quick", "extra_lmos": [],
             "momentum_snapshot": {"parameter": "blocks.0.mlp.c_fc.weight", "steps": 3}}
 
 

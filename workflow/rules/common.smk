@@ -1,4 +1,6 @@
-"""Config first: retype command-line values, validate against the schema, check every LMO; then shared helpers.
+"""Config first (the Snakefile calls these before any rule): a YAML syntax check naming the line, command-line
+values retyped, validation against the schema, every LMO and every key that must agree with another checked; then
+the experiments' shared helpers.
 
 Runs before any rule is defined, so a bad config stops the run before any job, with a message that
 names the key and what it allows.
@@ -9,6 +11,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import jsonschema
 import yaml
@@ -32,10 +35,6 @@ def check_yaml(path):
         raise WorkflowError(f"Invalid config: {path}{where}: {getattr(error, 'problem', None) or error}") from None
 
 
-check_yaml("config.yaml")
-
-
-configfile: "config.yaml"
 
 LOGS, BENCHMARKS, ENVS = "results/logs", "results/benchmarks", "../../envs"
 
@@ -248,10 +247,9 @@ def ng_settings(w):
     """Everything train_gpt.py reads, for one run and seed (a plain function of the wildcards: tracked)."""
     ng, run = config["nanogpt"], config["nanogpt"]["runs"][w.run]
     return settings(ng["train"], *ng["train"], model=ng["model"], method=run["method"], lr=run["lr"],
-                    seed=int(w.seed), data_source=w.source, train_files=ng_shards("train"), val_files=ng_shards("val"))
+                    seed=int(w.seed), data_source=w.source, train_files=ng_shards("train"), val_files=ng_shards("val"),
+                    extra_lmos=config["extra_lmos"])
 
-
-check_config(config)  # after the helpers it uses, before any rule
 
 
 # ---------------------------------------------------------------- before the first job (not in a dry run)
@@ -270,9 +268,10 @@ def download_problems(rules):
     """The downloads the planned jobs need that cannot be made from here, each with the key that avoids it."""
     cifar, env_cache = config["airbench"]["data"], os.environ.get("TIKTOKEN_CACHE_DIR")
     needs = []
-    for rule, key, cache in (("nanogpt_convert", "nanogpt.data.corpus", config["nanogpt"]["data"]["corpus"]),
+    for planned, key, cache in (("nanogpt_convert", "nanogpt.data.corpus", config["nanogpt"]["data"]["corpus"]),
                              ("finetune_tokenize", "finetune.data", config["finetune"]["data"])):
-        if rule in rules and not any(path and Path(path).is_dir() for path in (cache["tiktoken_cache"], env_cache)):
+        cached = any(path and Path(path).is_dir() for path in (cache["tiktoken_cache"], env_cache))
+        if planned in rules and not cached:
             needs.append(("openaipublic.blob.core.windows.net", "GPT-2's tokenizer files", f"{key}.tiktoken_cache "
                           "to a folder holding tiktoken's cache files (or set TIKTOKEN_CACHE_DIR)"))
     hub = {"nanogpt_download": ("FineWeb shards", "nanogpt.data.source: local and nanogpt.data.local to the shards"),
@@ -280,9 +279,9 @@ def download_problems(rules):
                                        "a checkpoint folder"),
            "finetune_download_data": ("TinyStories", "finetune.data.source: local and finetune.data.local to the "
                                       "text files")}
-    needs += [("huggingface.co", what, fix) for rule, (what, fix) in hub.items() if rule in rules]
+    needs += [("huggingface.co", what, fix) for planned, (what, fix) in hub.items() if planned in rules]
     if "airbench_data" in rules and cifar["source"] == "cifar10" and not cifar["local_copy"]:
-        needs.append((cifar["url"].split("/")[2], "CIFAR-10", "airbench.data.local_copy to cifar-10-python.tar.gz"))
+        needs.append((urlparse(cifar["url"]).hostname, "CIFAR-10", "airbench.data.local_copy to cifar-10-python.tar.gz"))
     return [f"{what}: the planned jobs download from {host}, which cannot be reached from here; offline, set "
             f"{fix} (README, 'Offline')" for host, what, fix in dict.fromkeys(needs) if not reachable(host)]
 
@@ -297,8 +296,10 @@ def gpu_problems(jobs):
             "run them here anyway, --config gpu_jobs_on_cpu=true"]
 
 
-onstart:
-    jobs = list(workflow.dag.needrun_jobs())
+def refuse_what_cannot_run(jobs):
+    """Before the first job (Snakefile's onstart): stop if the planned jobs need a GPU or a download this machine
+    cannot give them."""
+    jobs = list(jobs)
     problems = gpu_problems(jobs) + download_problems({job.rule.name for job in jobs})
     if problems:
         raise WorkflowError("Nothing was run:\n  " + "\n  ".join(problems))

@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import atomic_write, device_name, fanions, git_commit, package_versions  # noqa: E402
-from common import write_csv, write_json  # noqa: E402
+from common import load_extra_lmos, write_csv, write_json  # noqa: E402
 from gpt.checkpoint import save_model  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
 from gpt.model import GPT, CastedLinear, GPTConfig  # noqa: E402
@@ -198,6 +198,7 @@ def load_checkpoint(path, settings, device):
 def train(settings, curve_path, summary_path, checkpoint_path, momentum_path, model_path=None):
     """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY, MOMENTUM (and MODEL). Returns the raw model."""
     rank, world, device = distributed_setup()
+    load_extra_lmos(settings["extra_lmos"])  # a user's LMO named in the run's method
     if "TRAIN_GPT_PARENT" in os.environ:
         die_with(int(os.environ["TRAIN_GPT_PARENT"]))
     run_lock = lock_run(checkpoint_path) if rank == 0 else None
