@@ -74,11 +74,12 @@ def test_a_tiny_gap_reports_instead_of_answering_silently_wrong():
     assert result.matvecs <= 400 + 2 * 250  # stops at the cost limit (one cycle may overshoot)
 
 
-HARD_SPECTRA = {  # r singular values: flat, clustered at the top, nearly uniform, power-law
+HARD_SPECTRA = {  # r singular values: flat, clustered at the top, nearly uniform, power-law, all clustered
     "flat": lambda r, g: torch.rand(r, generator=g).sort(descending=True).values,
     "cluster": lambda r, g: torch.cat([1 - 1e-3 * torch.rand(4, generator=g), 0.9 * torch.rand(r - 4, generator=g)]),
     "uniform": lambda r, g: torch.linspace(1.0, 0.9, r),
     "power-law": lambda r, g: torch.arange(1, r + 1.0) ** -1.5,
+    "tight": lambda r, g: 1 - 1e-6 * torch.rand(r, generator=g, dtype=torch.float64),  # all within 1e-6
 }
 
 
@@ -109,6 +110,48 @@ def test_converged_means_right(spectrum, dtype, rtol, scales):
     for trial in range(6):
         for scale in scales:
             assert converged_means_right(spectrum, dtype, rtol, scale, trial, g), (trial, scale)
+
+
+def test_a_small_matrix_with_all_values_within_1e_6_at_a_tight_rtol():
+    """10×10, every σ within 1e-6 of the others, k = 1, rtol = √(64ε)/4: the part of Mᵀp outside the
+    basis is ~1e-6 of it, and ``_extend`` once dropped such columns (under 1e-5) with their residual,
+    so the first check saw residuals of 0 and called a random Ritz vector (factor error ≈ 1) converged.
+    Then the recurrence's residuals (~ε) proved ~100× below the true ones (~2e-14) at such gaps (~5e-8):
+    a converged=True 6e-8 off against a 40-digit SVD. Now the true residuals decide, and say not converged."""
+    rtol = (64 * torch.finfo(torch.float64).eps) ** 0.5 / 4
+    for seed in range(10):
+        g = torch.Generator().manual_seed(seed)
+        s = (1 + 1e-6 * torch.rand(10, generator=g, dtype=torch.float64)).sort(descending=True).values
+        M = matrix_with_spectrum(s.tolist(), 10, 10, seed=seed)
+        result = fanions.topk(M, 1, "lanczos", rtol=rtol, seed=seed)
+        if result.converged:
+            assert factor_error(factor(result), M, 1) <= rtol, seed
+        else:
+            assert result.error > rtol
+
+
+@pytest.mark.parametrize("spectrum", [[0.9**i for i in range(80)], [1 - i / 100 for i in range(80)]],
+                         ids=["decaying", "flat"])
+def test_rsvd_converged_means_within_rtol(spectrum):
+    """rsvd's a-posteriori check (true residuals of its top k + 1 triplets, ``_checked_error``):
+    converged exactly where the estimate is ≤ rtol, and the estimate bounds the factor error."""
+    M = matrix_with_spectrum(spectrum, 200, 120, seed=1)
+    converged = 0
+    for niter in (0, 2, 8, 32):
+        for rtol in (1e-2, 1e-6):
+            result = fanions.topk(M, 4, "rsvd", rtol=rtol, niter=niter)
+            assert result.converged == (result.error <= rtol)
+            assert factor_error(factor(result), M, 4) <= result.error
+            converged += result.converged
+    assert converged > 0
+
+
+def test_rsvd_says_not_converged_where_it_is_not_accurate():
+    """No power step on a flat spectrum: the range finder misses the top-k subspace, and says so."""
+    M = matrix_with_spectrum([1 - i / 100 for i in range(80)], 200, 120, seed=1)
+    result = fanions.topk(M, 4, "rsvd", rtol=1e-2, niter=0)
+    assert factor_error(factor(result), M, 4) > 1e-2
+    assert not result.converged and result.error > 1e-2
 
 
 def test_cholesky_qr_and_its_fallback():

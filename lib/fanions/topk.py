@@ -57,33 +57,37 @@ def _random_block(M, cols, seed, init=None):
     return _orthonormalize(X)[0]
 
 
-def _ritz_error(S, residual, k):
-    """Factor-error bounds for the top k Ritz triplets (σ̃ descending, residual norms ‖rᵢ‖).
+def _ritz_error(S, residual, k, left_residual=None):
+    """Factor-error bounds for the top k Ritz triplets (σ̃ descending, residual norms ‖rᵢ‖, ‖eᵢ‖).
 
-    With M ṽᵢ = σ̃ᵢ ũᵢ exact and rᵢ = Mᵀũᵢ − σ̃ᵢṽᵢ, the components of ṽᵢ, ũᵢ on a singular pair
-    (σⱼ, uⱼ, vⱼ) of M are exactly cᵢⱼ = σ̃ᵢ rᵢⱼ / (σⱼ² − σ̃ᵢ²) and dᵢⱼ = σⱼ cᵢⱼ / σ̃ᵢ (rᵢⱼ = ⟨rᵢ, vⱼ⟩).
-    Summed over j > k, with every such σⱼ ≤ σ̂ (an upper bound on σ_{k+1}):
-        ‖sin Θ_U‖²_F + ‖sin Θ_V‖²_F ≤ Σ_{i≤k} ‖rᵢ‖² (σ̃ᵢ² + σ̂²) / (σ̃ᵢ² − σ̂²)²,
+    With rᵢ = Mᵀũᵢ − σ̃ᵢṽᵢ and eᵢ = M ṽᵢ − σ̃ᵢ ũᵢ (``left_residual``; None where it is 0 by
+    construction, as in Lanczos and power iteration), the components of ṽᵢ, ũᵢ on a singular pair
+    (σⱼ, uⱼ, vⱼ) of M are exactly cᵢⱼ = (σ̃ᵢ rᵢⱼ + σⱼ eᵢⱼ) / (σⱼ² − σ̃ᵢ²) and
+    dᵢⱼ = (σⱼ rᵢⱼ + σ̃ᵢ eᵢⱼ) / (σⱼ² − σ̃ᵢ²) (rᵢⱼ = ⟨rᵢ, vⱼ⟩, eᵢⱼ = ⟨eᵢ, uⱼ⟩). Summed over j > k, with
+    every such σⱼ ≤ σ̂ (an upper bound on σ_{k+1}) and Cauchy–Schwarz on the cross term:
+        ‖sin Θ_U‖²_F + ‖sin Θ_V‖²_F ≤ Σ_{i≤k} [(σ̃ᵢ² + σ̂²)(‖rᵢ‖² + ‖eᵢ‖²) + 4σ̃ᵢσ̂‖rᵢ‖‖eᵢ‖] / (σ̃ᵢ² − σ̂²)²,
     each Ritz value with its own gap. ‖P̃ − P‖²_F ≤ 2(‖sin Θ_U‖² + ‖sin Θ_V‖²) up to terms of higher
     order (for k = 1 exactly: ‖P̃ − P‖² = 2 − 2(1 − ‖sin Θ_U‖²)σ̃₁/σ₁ and 1 − σ̃₁/σ₁ ≤ ‖sin Θ_V‖²).
     At a near tie this is ‖R‖/δ, half the Wedin/Davis–Kahan bound 2‖R‖/δ, and far from σ̂ less still.
     σ̂ is σ̃_{k+1} + r_{k+1}, or σ̃_{k+1} + r_{k+1}²/(σ̃_k − σ̃_{k+1}) once smaller (Kato–Temple: the
     Ritz value's error is quadratic in its residual); 0 when the basis spans the whole space.
     At a tie the factor is not determined and the Ky Fan identity is tested instead:
-    Σ_{i≤k}‖rᵢ‖ / Σ_{i≤k}σ̃ᵢ bounds the defect of ⟨M, P̃⟩ = Σ_{i≤k} σᵢ.
+    Σ_{i≤k}(‖rᵢ‖ + ‖eᵢ‖) / Σ_{i≤k}σ̃ᵢ bounds the defect of ⟨M, P̃⟩ = Σ_{i≤k} σᵢ.
     Each residual is at least the rounding floor ε·σ̃₁ (no product with M is more exact), so a
     gap too small for the dtype never counts as converged.
     """
-    residual = residual + torch.finfo(S.dtype).eps * S[..., :1]
-    r_k, s_k = residual[..., :k], S[..., :k]
+    floor = torch.finfo(S.dtype).eps * S[..., :1]
+    left = torch.zeros_like(residual) if left_residual is None else left_residual + floor
+    residual = residual + floor
+    r_k, e_k, s_k = residual[..., :k], left[..., :k], S[..., :k]
     sigma_k = S[..., k - 1]
     next_sigma = S[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)  # 0: the whole space
-    next_residual = residual[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)
+    next_residual = torch.hypot(residual, left)[..., k] if S.size(-1) > k else torch.zeros_like(sigma_k)
     ritz_gap = sigma_k - next_sigma
     bound = (next_sigma + torch.minimum(next_residual, next_residual**2 / ritz_gap)).unsqueeze(-1)
-    gain = (s_k**2 + bound**2) / (s_k**2 - bound**2).clamp_min(0) ** 2  # inf where σ̃ᵢ ≤ σ̂
-    factor = (2 * (r_k**2 * gain).sum(-1) / k).sqrt()
-    ky_fan = r_k.sum(-1) / s_k.sum(-1)
+    spill = (s_k**2 + bound**2) * (r_k**2 + e_k**2) + 4 * s_k * bound * r_k * e_k
+    factor = (2 * (spill / (s_k**2 - bound**2).clamp_min(0) ** 2).sum(-1) / k).sqrt()  # inf where σ̃ᵢ ≤ σ̂
+    ky_fan = (r_k + e_k).sum(-1) / s_k.sum(-1)
     return factor, ky_fan, ritz_gap / sigma_k
 
 
@@ -97,6 +101,17 @@ def _ritz(M, Q, k):
     MtU = _times_t(M, U)
     residual = (MtU - V * S.unsqueeze(-2)).norm(dim=-2)
     return U, S, V, MtU, *_ritz_error(S, residual, k)
+
+
+def _checked_error(M, U, S, V, k, rtol):
+    """A-posteriori factor-error estimate of returned triplets, by ``_ritz_error`` on their true
+    residuals Mᵀ U − V S and M V − U S (one product pair). U, S, V hold k triplets, or k + 1: the
+    next one gives σ̂; without it σ_{k+1} is unknown (inf) unless k triplets are all of M."""
+    if S.size(-1) == k and k < min(M.shape[-2:]):
+        return math.inf
+    right = (_times_t(M, U) - V * S.unsqueeze(-2)).norm(dim=-2)
+    left = (_times(M, V) - U * S.unsqueeze(-2)).norm(dim=-2)
+    return _estimate(*_ritz_error(S, right, k, left), rtol)
 
 
 def _estimate(factor, ky_fan, ritz_gap, rtol):
@@ -154,15 +169,17 @@ def _extend(basis, X, noise):
     """Orthonormal N ⟂ span(basis) with X = basis·C + N·R; returns N, C, R (block Gram–Schmidt).
 
     Project twice ("twice is enough"), tracking the coefficients exactly, then orthonormalize
-    (``_cholesky_qr``). A column of X that lies in span(basis) (the Krylov space ran out, or an
-    invariant subspace was found) is replaced by a column of the fixed random block ``noise``,
-    so N stays orthonormal and orthogonal to the basis; its coefficients are those of the
-    original (≈ 0). A rank-deficient block falls back on Householder QR, whose completion
-    columns are projected and orthonormalized once more.
+    (``_cholesky_qr``). A column of X that lies in span(basis) to rounding, ‖X − basis·C‖ ≤ ε‖X‖
+    (the Krylov space ran out, or an invariant subspace was found), is replaced by a column of
+    the fixed random block ``noise``, so N stays orthonormal and orthogonal to the basis; its R
+    column is 0. What that drops is no larger than the rounding floor ``_ritz_error`` adds to each
+    residual; a larger threshold would drop real residuals (on a spectrum clustered within 1e-6
+    they are 1e-6 of ‖X‖) and let the stopping rule see 0. A rank-deficient block falls back on
+    Householder QR, whose completion columns are projected and orthonormalized once more.
     """
     C = basis.mT @ X
     Xp = X - basis @ C
-    kept = Xp.norm(dim=-2, keepdim=True) > 1e-5 * X.norm(dim=-2, keepdim=True)
+    kept = Xp.norm(dim=-2, keepdim=True) > torch.finfo(X.dtype).eps * X.norm(dim=-2, keepdim=True)
     Y = torch.where(kept, Xp, noise)
     C2 = basis.mT @ Y
     Y = Y - basis @ C2
@@ -192,7 +209,10 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     than k columns, then every ``check_every`` blocks (a host synchronisation each); when the
     basis holds ``depth`` blocks it restarts from its best Ritz vectors (B becomes diagonal).
     Stops when the factor error estimate (``_ritz_error``) is ≤ rtol, or after
-    ``max_matvecs`` (then ``converged`` is False). ``init`` (a warm start) fills the first block.
+    ``max_matvecs`` (then ``converged`` is False); convergence is then confirmed on the true
+    residuals of the top k + 1 triplets (``_checked_error``, 2(k + 1) products): the recurrence's
+    residuals drift from them at rounding level (~100ε·σ₁ on a 10×10 after a few hundred products),
+    which matters at a tight rtol and a small gap. ``init`` (a warm start) fills the first block.
 
     Defaults: ``_lanczos_shape``; a cycle holds at least 2(k + b) columns. A matrix too small for
     a restarted basis (min(m, n) ≤ k + 2b) gets the exact SVD.
@@ -220,9 +240,13 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
             error, since_check = _estimate(*_ritz_error(S, residual, k), rtol), 0
             done = error <= rtol or matvecs >= max_matvecs
             if done or full:
-                last = max(k, b) if done else keep
+                last = max(k + 1, b) if done else keep  # the basis holds more than k columns
                 U, V = P @ Ub[..., :last], Q @ Vbh[..., :last, :].mT
             if done:
+                if error <= rtol:  # the recurrence's residuals drift from the true ones: confirm
+                    checked = min(k + 1, last)
+                    error = max(error, _checked_error(M, U[..., :checked], S[..., :checked], V[..., :checked], k, rtol))
+                    matvecs += 2 * checked
                 return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs, V[..., :b])
             if full:  # thick restart: M V_j = U_j Σ_j, Mᵀ U_j − V_j Σ_j ∈ span(Qn)
                 Q, P, B = V, U, torch.diag_embed(S[..., :keep])
@@ -248,17 +272,21 @@ def _lanczos_shape(k, small, cuda, block, depth, check_every):
     return b, depth, check_every
 
 
-def rsvd(M, k, *, seed=0, oversample=10, niter=2, **_):
-    """torch.svd_lowrank (Halko et al.: randomized range finder with ``niter`` power steps)."""
+def rsvd(M, k, *, rtol=1e-3, seed=0, oversample=10, niter=2, **_):
+    """torch.svd_lowrank (Halko et al.: randomized range finder with ``niter`` power steps), then
+    ``_checked_error`` on the top k + 1 of its q = k + oversample triplets: converged where ≤ rtol."""
     with torch.random.fork_rng(devices=[M.device] if M.is_cuda else []):
         torch.manual_seed(seed)
         q = min(k + oversample, *M.shape[-2:])
         U, S, V = torch.svd_lowrank(M, q=q, niter=niter)
-    return TopK(U[..., :k], S[..., :k], V[..., :k], math.nan, False, 2 * q * (niter + 1))
+    checked = min(k + 1, q)
+    error = _checked_error(M, U[..., :checked], S[..., :checked], V[..., :checked], k, rtol)
+    return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, 2 * q * (niter + 1) + 2 * checked)
 
 
 def cupy_svds(M, k, *, rtol=1e-3, **_):
-    """cupyx.scipy.sparse.linalg.svds (thick-restart Lanczos on MᴴM), one matrix at a time."""
+    """cupyx.scipy.sparse.linalg.svds (thick-restart Lanczos on MᴴM), one matrix at a time, for k + 1
+    triplets where M has them; converged where ``_checked_error`` on them is ≤ rtol."""
     try:
         import cupy
         from cupyx.scipy.sparse.linalg import svds
@@ -267,16 +295,19 @@ def cupy_svds(M, k, *, rtol=1e-3, **_):
     if not M.is_cuda:
         raise ValueError("backend='cupy' needs a CUDA tensor; use backend='lanczos' on the CPU")
     flat = M.reshape(-1, *M.shape[-2:])
+    wanted = k + 1 if k + 1 < min(M.shape[-2:]) else k  # svds needs k < min(m, n)
     Us, Ss, Vs = [], [], []
     for A in flat:
-        u, s, vt = svds(cupy.from_dlpack(A.contiguous()), k=k, tol=rtol)
+        u, s, vt = svds(cupy.from_dlpack(A.contiguous()), k=wanted, tol=rtol)
         order = cupy.argsort(-s)
         Us.append(torch.from_dlpack(u[:, order]))
         Ss.append(torch.from_dlpack(s[order]))
         Vs.append(torch.from_dlpack(vt[order].T.copy()))
     shape = M.shape[:-2]
-    return TopK(torch.stack(Us).reshape(*shape, -1, k), torch.stack(Ss).reshape(*shape, k),
-                torch.stack(Vs).reshape(*shape, -1, k), math.nan, False)
+    U, S, V = (torch.stack(Us).reshape(*shape, -1, wanted), torch.stack(Ss).reshape(*shape, wanted),
+               torch.stack(Vs).reshape(*shape, -1, wanted))
+    error = _checked_error(M, U, S, V, k, rtol)
+    return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, 2 * wanted)
 
 
 def auto(M, k, **options):
