@@ -47,7 +47,7 @@ def errorbars(ax, rows, x, color, label):
     ax.errorbar(rows[x], rows["mean"], yerr=rows["std"], color=color, label=label, marker="o", ms=3, capsize=2, lw=1)
     for _, row in rows[rows["diverged"] > 0].iterrows():  # at the bottom: a sweep point may have no finite run
         ax.text(row[x], 0.02, f"{row.diverged:.0f}/{row.runs:.0f}\ndiverged", transform=ax.get_xaxis_transform(),
-                fontsize="x-small", ha="center", color=color)
+                fontsize="small", ha="center", color=color)
 
 
 def alpha_figure(summary, experiment, title, source, pdf, png, prov):

@@ -365,7 +365,7 @@ def values(best, grid, runs, optimizers, settings, note):
 def figure_lr(grid, optimizers, note, pdf, png, prov):
     """(a) Final validation loss against the learning rate: mean over seeds, min–max band; × a diverged run."""
     import style
-    fig, axes = style.figure(1, 1, height=2.8)
+    fig, axes = style.figure(1, 1, height=2.8, width=0.8)
     ax, colors = axes[0, 0], style.colors([label(optimizers, name) for name in optimizers])
     top = grid["mean"].max(skipna=True)
     for name, points in grid.groupby("optimizer", sort=False):
@@ -377,7 +377,7 @@ def figure_lr(grid, optimizers, note, pdf, png, prov):
         bad = points[points["diverged"] > 0]
         ax.plot(bad["lr"], [top] * len(bad), "x", color=color, ms=5)
     ax.set(xscale="log", xlabel="learning rate (hidden matrices)", ylabel="final validation loss")
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="small")
     if note:
         style.note(fig, note)
     save_figure(fig, pdf, png, prov)
@@ -386,7 +386,7 @@ def figure_lr(grid, optimizers, note, pdf, png, prov):
 def figure_curves(curves, best, optimizers, note, pdf, png, prov):
     """(b) Validation loss against the step at each optimizer's best learning rate: mean over seeds, min–max."""
     import style
-    fig, axes = style.figure(1, 1, height=2.8)
+    fig, axes = style.figure(1, 1, height=2.8, width=0.8)
     ax, colors = axes[0, 0], style.colors([label(optimizers, name) for name in optimizers])
     for r in best.dropna(subset=["best_lr"]).itertuples():
         name = label(optimizers, r.optimizer)
@@ -395,7 +395,7 @@ def figure_curves(curves, best, optimizers, note, pdf, png, prov):
         ax.plot(stats.index, stats["mean"], color=colors[name], label=f"{name}, lr {r.best_lr:.3g}", lw=1)
         ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[name], alpha=0.2, lw=0)
     ax.set(xlabel="step", ylabel="validation loss")
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="small")
     if note:
         style.note(fig, note)
     save_figure(fig, pdf, png, prov)
@@ -421,8 +421,8 @@ def figure_spectra(spectra, best, optimizers, note, pdf, png, prov):
                 s = s[s["sigma"] > 1e-6 * s["sigma"].max()]  # below: float32 rounding of a rank-deficient gradient
                 ax.plot(s["index"], s["sigma"], color=cmap(i / max(len(steps) - 1, 1)), lw=0.8, label=f"step {step}")
             ax.set(yscale="log", xscale="log", title=f"{label(optimizers, r.optimizer)}: {matrix}")
-            ax.title.set_fontsize("x-small")
-    axes[0, 0].legend(fontsize="xx-small")
+            ax.title.set_fontsize("small")
+    axes[0, 0].legend(fontsize="small")
     for ax in axes[-1]:
         ax.set_xlabel("index i")
     for ax in axes[:, 0]:
