@@ -16,6 +16,7 @@ import yaml
 from conftest import REPO, job_counts, snakemake
 
 sys.path.insert(0, str(REPO / "workflow/scripts"))
+import common  # noqa: E402
 import finetune  # noqa: E402
 from gpt.checkpoint import gpt2_problems, load_gpt2, load_model, save_model  # noqa: E402
 from gpt.data import write_shard  # noqa: E402
@@ -289,17 +290,15 @@ def test_a_misshapen_local_checkpoint_stops_before_any_job(workdir):
 
 @needs_shared
 @pytest.mark.slow
-def test_quick_finetune_builds_its_table_figures_and_values(workdir):
-    cache = SHARED / "gpt2_tokenizer/tiktoken_cache"  # the copy has no ../shared
-    snakemake(workdir, "results/values/finetune.tex", "--profile", "profiles/quick", "--cores", "2", "--config",
-              f"nanogpt={{data: {{corpus: {{tiktoken_cache: {cache}}}}}}}",
-              f"finetune={{data: {{tiktoken_cache: {cache}}}}}")
-    note = "a generated corpus of short stories, not TinyStories (a plumbing check, not a result)"
+def test_quick_finetune_builds_its_table_figures_and_values(quick_build):
+    workdir = quick_build
+    note = common.data_note("a generated corpus of short stories, not TinyStories")
     table = (workdir / "results/tables/finetune_table.tex").read_text()
     assert "Muon & " in table and r"F-Muon $\alpha$=0.5 &" in table and note in table
     values = (workdir / "results/values/finetune.tex").read_text()
     assert "F-Muon's robustness width" in values and "S-Muon was not run in this build" in values
-    assert all(note in line for line in values.splitlines() if line.startswith(r"\defval{finetune.muon."))
+    assert all(line.endswith("[not the paper's data]}") for line in values.splitlines()
+               if line.startswith(r"\defval{finetune.muon."))
     for figure in ("lr", "curves", "spectra"):
         assert (workdir / f"results/figures/finetune_figure_{figure}.pdf").stat().st_size > 0
     summary = pd.read_csv(workdir / "results/finetune/summary.csv", skiprows=1)
