@@ -26,7 +26,7 @@ from common import JOB, BadResult, data_mark, fanions, file_sha256, method_label
 from common import setup, tex_number, tex_values, write_csv, write_json, write_tex
 from gpt.checkpoint import load_gpt2, load_model
 from gpt.data import ShardLoader, read_shard, write_shard
-from gpt.model import EOT
+from gpt.model import EOT, hidden_matrix
 from nanogpt import generated_corpus, gpt2_encoding
 
 
@@ -130,15 +130,6 @@ def checked_shards(train_file, val_file, train, model):
     return tokens[train_file]
 
 
-def watched_matrix(model, name):
-    matrices = {key: p for key, p in model.named_parameters() if key.startswith("blocks.") and p.ndim == 2}
-    if name not in matrices:
-        raise ValueError(f"finetune.train.spectra.parameter={name!r} is not a hidden matrix of the starting model; "
-                         f"allowed: {sorted(matrices)[:6]}, ...")
-    return matrices[name]
-
-
-@torch.no_grad()
 def validate(model, val_file, train, window, device):
     """Mean loss over the first val_tokens tokens of the validation shard: the same tokens for every run."""
     loader = ShardLoader([val_file], train["seq_len"])
@@ -163,8 +154,8 @@ def run(settings, start_paths, train_file, val_file, device):
     torch.manual_seed(settings["seed"])
     model = start_model(settings["model_source"], start_paths).to(device)
     tokens = checked_shards(train_file, val_file, train, model)
-    watched = {"embedding": model.embed.weight, train["spectra"]["parameter"]: watched_matrix(
-        model, train["spectra"]["parameter"])}
+    name = train["spectra"]["parameter"]
+    watched = {"embedding": model.embed.weight, name: hidden_matrix(model, name, "finetune.train.spectra.parameter")}
     optimizer = build_optimizer(model, settings["method"], settings["lr"], train)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     loader = ShardLoader([train_file], train["seq_len"])

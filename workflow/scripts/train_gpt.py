@@ -38,7 +38,7 @@ from common import atomic_write, device_name, fanions, git_commit, package_versi
 from common import load_extra_lmos, write_csv, write_json  # noqa: E402
 from gpt.checkpoint import save_model  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
-from gpt.model import GPT, CastedLinear, GPTConfig  # noqa: E402
+from gpt.model import GPT, CastedLinear, GPTConfig, hidden_matrix  # noqa: E402
 
 
 # ---------------------------------------------------------------- schedules
@@ -174,15 +174,6 @@ def save_checkpoint(path, state):
         torch.save(state, f)
 
 
-def snapshot_parameter(model, name):
-    """The hidden matrix whose momentum is saved, by its name in model.named_parameters()."""
-    matrices = {key: p for key, p in model.named_parameters() if key.startswith("blocks.") and p.ndim == 2}
-    if name not in matrices:
-        raise ValueError(f"nanogpt.train.momentum_snapshot.parameter={name!r} is not a hidden matrix of this model; "
-                         f"allowed: {sorted(matrices)}")
-    return matrices[name]
-
-
 def load_checkpoint(path, settings, device):
     """The saved state if there is one made with these settings, else None."""
     if not Path(path).exists():
@@ -211,7 +202,7 @@ def train(settings, curve_path, summary_path, checkpoint_path, momentum_path, mo
     loader = ShardLoader(settings["train_files"], settings["seq_len"], rank, world)
     rows, timing, start = [], {"first_step_s": None, "train_s": 0.0, "timed_steps": 0}, 0
     snapshot, momenta = settings["momentum_snapshot"], []
-    watched = snapshot_parameter(model, snapshot["parameter"])
+    watched = hidden_matrix(model, snapshot["parameter"], "nanogpt.train.momentum_snapshot.parameter")
     state = load_checkpoint(checkpoint_path, settings, device)
     if state is not None:
         model.load_state_dict(state["model"])

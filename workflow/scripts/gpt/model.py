@@ -221,3 +221,12 @@ class GPT(nn.Module):
         """Mean cross-entropy of next-token prediction over one sequence idx (T,) of token ids."""
         logits = self.logits(idx, window)
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1))
+
+
+def hidden_matrix(model, name, key):
+    """The hidden matrix ``name`` of the model (a 2-D parameter of a block), or an error naming the config
+    ``key`` that chose it and the names allowed."""
+    matrices = {label: p for label, p in model.named_parameters() if label.startswith("blocks.") and p.ndim == 2}
+    if name not in matrices:
+        raise ValueError(f"{key}={name!r} is not a hidden matrix of this model; allowed: {sorted(matrices)}")
+    return matrices[name]
