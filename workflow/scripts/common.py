@@ -185,6 +185,22 @@ def read_csv(path, columns=(), finite=()):
     return frame
 
 
+def read_json(path, keys, rule):
+    """A JSON result (its settings under provenance.settings), checked: it parses, holds ``keys``, and was made
+    at the running job's scale."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise BadResult(path, f"it is not valid JSON ({error}: cut or edited)", rule) from None
+    missing = sorted(set(keys) - set(record))
+    if missing:
+        raise BadResult(path, f"it lacks the keys {missing}", rule)
+    scale = record["provenance"]["settings"].get("scale")
+    if JOB["scale"] and scale != JOB["scale"]:
+        raise BadResult(path, f"it was built at scale {scale!r}, this job runs at {JOB['scale']!r}", rule)
+    return record
+
+
 def read_provenance(path):
     """The provenance record of a CSV or TeX result (its first line)."""
     return read_result(path)[0]

@@ -11,7 +11,6 @@ loss and its robustness width: the span, in decades of learning rate, of the gri
 the best whose mean loss stays within `tolerance` (1%) of it.
 """
 import itertools
-import json
 import math
 import os
 import tempfile
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common import JOB, BadResult, data_mark, fanions, file_sha256, method_label, provenance, read_csv, save_figure
+from common import BadResult, data_mark, read_json, fanions, file_sha256, method_label, provenance, read_csv, save_figure
 from common import setup, tex_number, tex_values, write_csv, write_json, write_tex
 from gpt.checkpoint import load_gpt2, load_model
 from gpt.data import ShardLoader, read_shard, write_shard
@@ -201,17 +200,8 @@ def load_runs(summaries):
     """One row per run: optimizer, lr, seed, final loss (NaN if diverged), the step it diverged at."""
     rows = []
     for path in summaries:
-        try:
-            record = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as error:
-            raise BadResult(path, f"it is not valid JSON ({error}: cut or edited)", "finetune_run") from None
-        missing = {"final_val_loss", "diverged", "diverged_step", "provenance"} - set(record)
-        if missing:
-            raise BadResult(path, f"it lacks the keys {sorted(missing)}", "finetune_run")
+        record = read_json(path, ("final_val_loss", "diverged", "diverged_step", "provenance"), "finetune_run")
         settings = record["provenance"]["settings"]
-        if JOB["scale"] and settings.get("scale") != JOB["scale"]:
-            raise BadResult(path, f"it was built at scale {settings.get('scale')!r}, this job runs at {JOB['scale']!r}",
-                            "finetune_run")
         if not record["diverged"] and not math.isfinite(record["final_val_loss"]):
             raise BadResult(path, f"a run not marked diverged has loss {record['final_val_loss']}", "finetune_run")
         rows.append({"optimizer": settings["optimizer"], "lr": settings["lr"], "seed": settings["seed"],

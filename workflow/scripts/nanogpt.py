@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import JOB, REPO, BadResult, file_sha256, provenance, read_csv, save_figure, setup, tex_number, tex_values
+from common import REPO, BadResult, read_json, file_sha256, provenance, read_csv, save_figure, setup, tex_number, tex_values
 from common import data_mark, data_note, plural, write_csv, write_tex
 from gpt.data import read_shard, write_shard
 from gpt.model import EOT
@@ -116,26 +116,11 @@ def launch(settings, processes, threads, curve, summary, checkpoint, momentum, m
 SUMMARY_KEYS = ("final_val_loss", "ms_per_step", "compile_s", "provenance")
 
 
-def read_summary(path):
-    """A training job's summary (JSON), checked: it parses, holds its keys, and was made at this job's scale."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as error:
-        raise BadResult(path, f"it is not valid JSON ({error}: cut or edited)", "nanogpt_train") from None
-    missing = [key for key in SUMMARY_KEYS if key not in record]
-    if missing:
-        raise BadResult(path, f"it lacks the keys {missing}", "nanogpt_train")
-    scale = record["provenance"]["settings"].get("scale")
-    if JOB["scale"] and scale != JOB["scale"]:
-        raise BadResult(path, f"it was built at scale {scale!r}, this job runs at {JOB['scale']!r}", "nanogpt_train")
-    return record
-
-
 def load_runs(curves, summaries):
     """All runs as two frames: the validation curves, and one row per run (final loss, timing)."""
     frames, rows = [], []
     for curve, summary in zip(curves, summaries):
-        record = read_summary(summary)
+        record = read_json(summary, SUMMARY_KEYS, "nanogpt_train")
         settings = record["provenance"]["settings"]
         run = {"run": Path(curve).parent.name, "seed": settings["seed"], "lmo": settings["method"]["lmo"],
                "alpha": settings["method"].get("alpha"), "lr": settings["lr"], "source": settings["data_source"]}
