@@ -2,7 +2,7 @@
 Table 2 beside the paper's numbers, the time-vs-k figure and the values the text quotes. The
 'momentum' matrix and the warm-start study use the momenta a nanogpt run saved."""
 TT = config["topk_timing"]
-TT_SCRIPT = "../scripts/bench_topk.py"
+TT_SCRIPT = "../scripts/topk_timing.py"
 TT_MOMENTA = "results/nanogpt/runs/{source}/{run}/seed{seed}_momentum.pt".format(
     source=config["nanogpt"]["data"]["source"], run=TT["momentum_run"], seed=config["nanogpt"]["seeds"][0]
 )

@@ -1,40 +1,30 @@
-"""Top-k timing (paper Table 2) and the optimizer step on real layer stacks.
+"""Top-k timing (paper Table 2) and the warm-start study, the pipeline's jobs.
 
-Table mode: for each matrix (Gaussian = flat spectrum, the hard case; power-law decaying;
-saved momentum), each k and each method, the cheapest setting of the method's cost parameter
-that brings the factor P = Σ_{i≤k} uᵢvᵢᵀ within ``rtol`` of the exact one
-(‖P − P_k‖_F / ‖P_k‖_F, the paper's metric), then the median time of that setting over
-``reps`` runs after a warm-up, with device synchronisation. Newton–Schulz and Polar Express
-compute UVᵀ (every k at once) and are timed for reference at their usual 5 steps.
-
-Stacks mode: one ``fanions.Fanion`` step on GPT-2-small and airbench layer stacks, Neon and
-k-Fanions (batched, warm-started Lanczos) beside Muon (Newton–Schulz), in one run.
+Table: for each matrix (Gaussian = flat spectrum, the hard case; power-law decaying; a saved
+momentum), each k and each method, the cheapest setting of the method's cost parameter that brings
+the factor P = Σ_{i≤k} uᵢvᵢᵀ within ``rtol`` of the exact one (‖P − P_k‖_F / ‖P_k‖_F, the paper's
+metric), then its time over ``reps`` runs after a warm-up, with device synchronisation. Newton–Schulz
+and Polar Express compute UVᵀ (every k at once) and are timed for reference at their usual 5 steps.
+Every solver is the library's (``fanions.topk``, ``fanions.newton_schulz``, ...) or the reference it is
+compared with (scipy's ARPACK and PROPACK, cupy's svds); none is re-implemented here.
 
 Warm start: along the momenta a training run saved (train_gpt.py's momentum snapshots), the
 products per step of Lanczos started cold and started from the previous step's subspace.
 
-    python workflow/scripts/bench_topk.py --device cuda --out benchmarks/topk_table_h100.csv
-    python workflow/scripts/bench_topk.py --device cpu --size 2000 --ks 1 10 50 --out benchmarks/topk_table_cpu.csv
-    python workflow/scripts/bench_topk.py --stacks --device cuda --out benchmarks/topk_stacks_h100.csv
-    python workflow/scripts/bench_topk.py --warm-start results/nanogpt/runs/.../seed0_momentum.pt --out warm.csv
-    python workflow/scripts/bench_topk.py --products --device cpu --size 2000 --out benchmarks/products_cpu.csv
-In the pipeline, rule topk_timing_run runs table mode with config section ``topk_timing``, rule
-topk_timing_report turns its CSVs into Table 2, the figure and the paper's values, and rule
-topk_warm_start runs the warm-start study on the momenta of nanogpt run ``momentum_run``.
+Rule topk_timing_run runs the table for one matrix kind (config section ``topk_timing``), rule
+topk_timing_report turns its CSVs into Table 2, the figure and the paper's values, rule
+topk_warm_start runs the warm-start study. The command-line benchmarks that reuse these functions
+are in benchmarks/bench_topk.py.
 """
-import argparse
 import math
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 from numpy.linalg import LinAlgError
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import device_name, fanions, pd, provenance, read_csv, save_figure, setup, tex_number  # noqa: E402
-from common import BadResult, tex_values, torch, write_csv, write_tex  # noqa: E402
+from common import device_name, fanions, pd, provenance, read_csv, save_figure, setup, tex_number
+from common import BadResult, tex_values, torch, write_csv, write_tex
 
 PAPER = {  # paper Table 2 (Colab GPU, 5000², rtol 0.01): seconds, by method and k
     "power": {1: 7.7},
@@ -48,7 +38,7 @@ RSVD_NITER = [0, 1, 2, 4, 8, 16, 32]
 # ---------------------------------------------------------------------------------------------
 # matrices
 
-def test_matrix(kind, size, seed, device, decay=1.0, momentum=None):
+def sample_matrix(kind, size, seed, device, decay=1.0, momentum=None):
     """size×size float32: 'gaussian' (flat spectrum), 'decaying' (σᵢ = i^−decay, Haar singular
     vectors) or 'momentum' (the last of the momenta in the file given, its own shape)."""
     g = torch.Generator(device=device).manual_seed(seed)
@@ -171,11 +161,6 @@ def timed(fn, device):
     return 1e3 * (time.perf_counter() - start)
 
 
-def median_time(fn, device, reps):
-    """Median of ``timed`` over reps calls after one warm-up call."""
-    return repeated_time(fn, device, reps)["time_ms"]
-
-
 def repeated_time(fn, device, reps):
     """``timed`` over reps calls after one warm-up call: the median, the fastest and the slowest, and
     the machine's load average (1 minute) before and after, for a machine shared with other work."""
@@ -196,7 +181,7 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
     available = methods(device)
     rows = []
     for kind in matrices:
-        M = test_matrix(kind, size, seed, device, decay, momentum)
+        M = sample_matrix(kind, size, seed, device, decay, momentum)
         for k in ks:
             P_k, polar_factor = exact_factor(M, k)
             for name in method_names:
@@ -225,96 +210,6 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
                                  device=device_name(device), threads=torch.get_num_threads()))
                 print(rows[-1])
     return pd.DataFrame(rows)
-
-
-def products(size, device, reps, seed=0):
-    """Milliseconds of one product M X, M size×size float32, X with 1 to 64 columns: torch as our solver
-    computes it, and on a CPU numpy's BLAS too (what scipy's ARPACK and PROPACK call)."""
-    M = test_matrix("gaussian", size, seed, device)
-    rows = []
-    for columns in (1, 2, 4, 8, 16, 32, 64):
-        X = torch.randn(size, columns, device=device)
-        runs = {"torch": lambda: (X.mT @ M.mT).mT}
-        if device == "cpu":
-            A, Xn = M.numpy(), X.numpy()
-            runs["numpy"] = lambda: A @ Xn
-        for library, run in runs.items():
-            rows.append({"library": library, "columns": columns, "size": size,
-                         "ms": median_time(run, device, reps), "device": device_name(device)})
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------
-# stacks: the optimizer step on real layer shapes
-
-STACKS = {  # name -> [(count, rows, cols)]
-    "gpt2-small": [(48, 768, 768), (12, 768, 3072), (12, 3072, 768)],
-    "airbench": [(1, 64, 216), (1, 64, 576), (1, 256, 576), (3, 256, 2304)],
-}
-
-
-def gradient_like(count, m, n, generator, device, decay=1.0):
-    """Matrices with a decaying spectrum σᵢ = i^−decay, like a layer's momentum."""
-    r = min(m, n)
-    U = torch.linalg.qr(torch.randn(count, m, r, generator=generator, device=device)).Q
-    V = torch.linalg.qr(torch.randn(count, n, r, generator=generator, device=device)).Q
-    s = torch.arange(1, r + 1, device=device, dtype=torch.float32) ** -decay
-    return (U * s.unsqueeze(-2)) @ V.mT
-
-
-def stacks(stack_names, lmos, steps, warmup, device, seed=0, noise=0.1):
-    """Median ms of one Fanion step per (stack, LMO); each step's gradient is a fixed gradient-like
-    matrix plus fresh noise, so the momentum drifts as in training. The factor error is measured
-    on the last step's momentum against an exact SVD."""
-    rows, mu = [], 0.95
-    g = torch.Generator(device=device).manual_seed(seed)
-
-    def noisy(target):
-        """target plus Gaussian noise of RMS ``noise`` × the target's RMS."""
-        scale = noise * target.norm() / math.sqrt(target.numel())
-        return target + scale * torch.randn(target.shape, generator=g, device=device)
-
-    for stack in stack_names:
-        bases = [gradient_like(c, m, n, g, device) for c, m, n in STACKS[stack]]
-        for spec in lmos:
-            params = [torch.nn.Parameter(torch.zeros_like(b)) for base in bases for b in base]
-            targets = [b for base in bases for b in base]
-            options = {key: value for key, value in spec.items() if key != "lmo"}
-            opt = fanions.Fanion(params, lr=0.0, lmo=spec["lmo"], momentum=mu, **options)
-            times = []
-            for step in range(warmup + steps):
-                for p, target in zip(params, targets):
-                    p.grad = noisy(target)
-                if step < warmup:
-                    opt.step()
-                else:
-                    times.append(timed(opt.step, device))
-            k = spec.get("k", 1 if spec["lmo"] == "neon" else None)
-            error, warm_cost, cold_cost = math.nan, math.nan, math.nan
-            if k is not None:  # one more step's momentum of the first matrix, solved cold and warm
-                p, target = params[0], targets[0]
-                G = noisy(target)
-                M = G.lerp(opt.state[p]["momentum_buffer"].lerp(G, 1 - mu), mu)  # Nesterov, as the step
-                warm = fanions.WarmStart(opt.state[p]["subspace"])
-                P = fanions.lmo(M, "fanion", k=k, backend=options.get("backend", "lanczos"),
-                                rtol=options.get("rtol", 1e-2), warm=warm)
-                error = relative_error(P, exact_factor(M, k)[0])
-                warm_cost = warm.matvecs
-                cold_cost = fanions.topk(M, k, "lanczos", rtol=options.get("rtol", 1e-2)).matvecs
-            rows.append(dict(stack=stack, lmo=spec["lmo"], k=k, step_ms=statistics.median(times), factor_error=error,
-                             matvecs_warm=warm_cost, matvecs_cold=cold_cost, device=device_name(device)))
-            print(rows[-1])
-    frame = pd.DataFrame(rows)
-    muon = frame[frame.lmo == "muon"].set_index("stack").step_ms
-    frame["ratio_to_muon"] = frame.step_ms / frame["stack"].map(muon)
-    return frame
-
-
-STACK_LMOS = [
-    {"lmo": "muon", "polar": "newton-schulz"},
-    {"lmo": "neon", "backend": "lanczos", "rtol": 1e-2},
-    {"lmo": "fanion", "k": 8, "backend": "lanczos", "rtol": 1e-2},
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,42 +345,7 @@ def report_job(snakemake):
     write_tex(tex_values(values), snakemake.output.values, prov)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", required=True, help="CSV to write")
-    parser.add_argument("--stacks", action="store_true", help="the optimizer step on layer stacks")
-    parser.add_argument("--products", action="store_true", help="the cost of one product M X by columns")
-    parser.add_argument("--size", type=int, default=5000)
-    parser.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--rtol", type=float, default=1e-2)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--matrices", nargs="+", default=["gaussian", "decaying"])
-    parser.add_argument("--methods", nargs="+", default=["lanczos", "power", "rsvd", "svd", "arpack", "propack",
-                                                          "cupy", "newton-schulz", "polar-express"])
-    parser.add_argument("--momentum", help="momenta saved by train_gpt.py (.pt), for the 'momentum' matrix kind")
-    parser.add_argument("--warm-start", metavar="MOMENTA", help="the warm-start study on these saved momenta")
-    parser.add_argument("--steps", type=int, default=20, help="stacks: timed optimizer steps")
-    args = parser.parse_args(argv)
-    if args.stacks:
-        frame = stacks(list(STACKS), STACK_LMOS, args.steps, 5, args.device)
-    elif args.products:
-        frame = products(args.size, args.device, args.reps)
-    elif args.warm_start:
-        frame = warm_start(load_momenta(args.warm_start, args.device)["momenta"], args.ks, args.rtol)
-        print(warm_start_summary(frame).to_string())
-    else:
-        frame = table(args.matrices, args.size, args.ks, args.rtol, args.methods, args.reps, args.device,
-                      momentum=args.momentum)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out, index=False)
-    print(frame.to_string())
-
-
 if __name__ == "__main__":
-    if "snakemake" in globals():
-        setup(snakemake)  # noqa: F821 (set by Snakemake)
-        jobs = {"topk_timing_run": run_job, "topk_timing_report": report_job, "topk_warm_start": warm_start_job}
-        jobs[snakemake.rule](snakemake)  # noqa: F821
-    else:
-        main()
+    setup(snakemake)  # noqa: F821 (set by Snakemake)
+    {"topk_timing_run": run_job, "topk_timing_report": report_job,
+     "topk_warm_start": warm_start_job}[snakemake.rule](snakemake)  # noqa: F821

@@ -1,40 +1,42 @@
-"""The timing benchmark's measuring: each method's cheapest setting that reaches rtol, with the error it reached."""
+"""Table 2's measuring (topk_timing.py) and the command-line benchmarks (benchmarks/bench_topk.py)."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "workflow/scripts"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import bench_topk  # noqa: E402
+import topk_timing  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from test_topk import momentum_sequence  # noqa: E402
 
 
 def test_table_picks_the_cheapest_setting_that_reaches_rtol():
-    frame = bench_topk.table(["decaying", "gaussian"], 120, [1, 4], 1e-2, ["lanczos", "rsvd", "svd", "arpack"], 1,
+    frame = topk_timing.table(["decaying", "gaussian"], 120, [1, 4], 1e-2, ["lanczos", "rsvd", "svd", "arpack"], 1,
                              "cpu").set_index(["matrix", "method", "k"])
     for matrix in ("decaying", "gaussian"):
         for k in (1, 4):
             lanczos = frame.loc[(matrix, "lanczos", k)]
             assert lanczos.reached and lanczos.error <= 1e-2 and lanczos.matvecs > 0 and lanczos.time_ms > 0
             assert frame.loc[(matrix, "svd", k)].error < 1e-3  # float32 SVD against the float64 one
-    M = bench_topk.test_matrix("decaying", 120, 0, "cpu")
-    P_k, _ = bench_topk.exact_factor(M, 4)
-    chosen = bench_topk.RSVD_NITER.index(frame.loc[("decaying", "rsvd", 4)].cost)
+    M = topk_timing.sample_matrix("decaying", 120, 0, "cpu")
+    P_k, _ = topk_timing.exact_factor(M, 4)
+    chosen = topk_timing.RSVD_NITER.index(frame.loc[("decaying", "rsvd", 4)].cost)
     if chosen:  # one setting cheaper must miss rtol, or it would have been chosen
-        assert bench_topk.relative_error(bench_topk.rsvd(M, 4, bench_topk.RSVD_NITER[chosen - 1])[0], P_k) > 1e-2
+        assert topk_timing.relative_error(topk_timing.rsvd(M, 4, topk_timing.RSVD_NITER[chosen - 1])[0], P_k) > 1e-2
 
 
 def test_table_counts_every_solvers_products_and_records_the_timing_conditions():
     """scipy's products counted through its operator; the error beside rtol; fastest, median and slowest of the
     repetitions; the load average around them and the thread count."""
-    frame = bench_topk.table(["gaussian"], 120, [2], 1e-2, ["lanczos", "arpack", "propack"], 3, "cpu")
+    frame = topk_timing.table(["gaussian"], 120, [2], 1e-2, ["lanczos", "arpack", "propack"], 3, "cpu")
     assert set(frame.method) == {"lanczos", "arpack", "propack"}
     for row in frame.itertuples():
         assert row.matvecs > 0 and row.error_to_rtol == row.error / 1e-2
         assert row.time_min_ms <= row.time_ms <= row.time_max_ms
         assert row.load_before >= 0 and row.load_after >= 0 and row.threads == torch.get_num_threads() >= 1
     from scipy.sparse.linalg import svds
-    A = bench_topk.counting_operator(torch.randn(30, 20).numpy())
+    A = topk_timing.counting_operator(torch.randn(30, 20).numpy())
     svds(A, k=2, random_state=0)
     assert A.products > 0
 
@@ -44,9 +46,9 @@ def test_table_2_flags_a_timing_whose_repetitions_spread():
                              time_max_ms=110.0)]).iloc[0]
     steady = next(pd.DataFrame([row]).itertuples())
     noisy = next(pd.DataFrame([{**row, "time_max_ms": 300.0}]).itertuples())
-    assert bench_topk.cell(steady) == "100" and bench_topk.cell(noisy) == r"100$^\dagger$"
-    assert bench_topk.cell(row) == "100"  # the table's cells come from a frame's rows (a Series), too
-    assert bench_topk.cell(pd.Series({**row, "time_max_ms": 300.0})) == r"100$^\dagger$"
+    assert topk_timing.cell(steady) == "100" and topk_timing.cell(noisy) == r"100$^\dagger$"
+    assert topk_timing.cell(row) == "100"  # the table's cells come from a frame's rows (a Series), too
+    assert topk_timing.cell(pd.Series({**row, "time_max_ms": 300.0})) == r"100$^\dagger$"
 
 
 def test_stacks_time_every_lmo_beside_muon(monkeypatch):
@@ -63,11 +65,11 @@ def test_warm_start_study_along_saved_momenta(tmp_path):
     momenta = torch.stack(list(momentum_sequence(6)))
     path = tmp_path / "seed0_momentum.pt"
     torch.save({"parameter": "blocks.0.mlp.c_fc.weight", "momenta": momenta, "steps": list(range(5, 11))}, path)
-    assert torch.equal(bench_topk.test_matrix("momentum", 0, 0, "cpu", momentum=path), momenta[-1])
-    frame = bench_topk.warm_start(bench_topk.load_momenta(path, "cpu")["momenta"], [1, 4], 1e-2)
+    assert torch.equal(topk_timing.sample_matrix("momentum", 0, 0, "cpu", momentum=path), momenta[-1])
+    frame = topk_timing.warm_start(topk_timing.load_momenta(path, "cpu")["momenta"], [1, 4], 1e-2)
     assert len(frame) == 2 * 5  # the first momentum only starts the chain
     assert (frame.error_warm <= 1e-2).all() and (frame.error_cold <= 1e-2).all()
-    summary = bench_topk.warm_start_summary(frame)
+    summary = topk_timing.warm_start_summary(frame)
     assert (summary.ratio > 1).all() and summary.steps.tolist() == [5, 5]
 
 
