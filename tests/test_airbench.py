@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts")
 import airbench  # noqa: E402
 import airbench_report  # noqa: E402
 import cifar10  # noqa: E402
-from common import fanions  # noqa: E402
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from conftest import REPO, job_counts, snakemake  # noqa: E402
 
 # airbench's settings on a narrow net, 200 images: 4 steps per epoch.

@@ -16,7 +16,7 @@ import yaml
 from conftest import REPO, job_counts, snakemake
 
 sys.path.insert(0, str(REPO / "workflow/scripts"))
-import common  # noqa: E402
+import report  # noqa: E402
 import finetune  # noqa: E402
 from gpt.checkpoint import gpt2_problems, load_gpt2, load_model, save_model  # noqa: E402
 from gpt.data import write_shard  # noqa: E402
@@ -110,6 +110,8 @@ def test_a_bad_checkpoint_is_refused_naming_the_file(tmp_path, damage, message):
 def test_a_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
     """The real download code, with the hub replaced by a local file in TinyStories' format."""
     import huggingface_hub
+    from gpt.data import hub_download
+    from job import file_sha256
     source = tmp_path / "hub.txt"
     source.write_text("Once upon a time.\n<|endoftext|>\n")
 
@@ -120,9 +122,9 @@ def test_a_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     out = tmp_path / "data/valid.txt"
     with pytest.raises(ValueError, match="valid.txt: sha256 .*, the config pins 0000"):
-        finetune.download("roneneldan/TinyStories", "valid.txt", out, "0" * 64)
+        hub_download("roneneldan/TinyStories", "valid.txt", out, "0" * 64)
     assert not out.exists() and list(out.parent.iterdir()) == []  # no partial file, no temporary folder
-    finetune.download("roneneldan/TinyStories", "valid.txt", out, finetune.file_sha256(source))
+    hub_download("roneneldan/TinyStories", "valid.txt", out, file_sha256(source))
     assert out.read_bytes() == source.read_bytes()
 
 
@@ -292,7 +294,7 @@ def test_a_misshapen_local_checkpoint_stops_before_any_job(workdir):
 @pytest.mark.slow
 def test_quick_finetune_builds_its_table_figures_and_values(quick_build):
     workdir = quick_build
-    note = common.data_note("a generated corpus of short stories, not TinyStories")
+    note = report.data_note("a generated corpus of short stories, not TinyStories")
     table = (workdir / "results/tables/finetune_table.tex").read_text()
     assert "Muon & " in table and r"F-Muon $\alpha$=0.5 &" in table and note in table
     values = (workdir / "results/values/finetune.tex").read_text()

@@ -1,7 +1,7 @@
 """The NanoGPT experiment on CPU: the shard format and loader, the GPT-2 converter on the TinyStories
 fixture, the attention mask and the SDPA fallback against FlexAttention, the model at init, a
 checkpoint-resume equal to an uninterrupted run, a 2-process gloo DDP run equal to one process,
-and the nanogpt DAG (full-scale dry run, quick build) once its rules are merged."""
+and the nanogpt DAG (full-scale dry run, quick build)."""
 import os
 import signal
 import socket
@@ -19,7 +19,7 @@ SHARED = REPO.parent / "shared" / "data"  # beside the clone in CI; absent in a 
 sys.path.insert(0, str(REPO / "workflow/scripts"))
 import nanogpt  # noqa: E402
 import train_gpt  # noqa: E402
-from common import read_csv  # noqa: E402
+from job import read_csv  # noqa: E402
 from gpt.data import MAGIC, ShardLoader, read_shard, write_shard  # noqa: E402
 from gpt.model import EOT, GPT, GPTConfig, attend, document_causal_mask  # noqa: E402
 from torch.nn.attention.flex_attention import create_block_mask  # noqa: E402
@@ -236,11 +236,7 @@ def test_two_gloo_processes_train_as_one(tmp_path):
 
 # ---------------------------------------------------------------- the DAG
 
-merged = pytest.mark.skipif(not (REPO / "workflow/rules/nanogpt.smk").exists(),
-                            reason="workflow/rules/nanogpt.smk.pending is not merged into the pipeline yet")
 
-
-@merged
 def test_full_scale_dry_run_lists_every_nanogpt_run(workdir):
     import yaml
     config = yaml.safe_load((REPO / "config.yaml").read_text())["nanogpt"]
@@ -253,7 +249,6 @@ def test_full_scale_dry_run_lists_every_nanogpt_run(workdir):
     assert "gpu=8, cpus_per_gpu=8, runtime=60" in result.stdout
 
 
-@merged
 @needs_shared
 @pytest.mark.slow
 def test_quick_nanogpt_builds_its_table_figure_and_values(quick_build):
@@ -277,7 +272,6 @@ def trainers(settings_path):
     return pids
 
 
-@merged
 @needs_shared
 @pytest.mark.slow
 def test_a_killed_training_job_leaves_no_trainer_and_resumes_from_its_checkpoint(quick_build, tmp_path):

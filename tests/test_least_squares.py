@@ -8,7 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
 import least_squares as ls  # noqa: E402
-from common import lmo_options, method_label  # noqa: E402
+from job import lmo_options  # noqa: E402
+from report import method_label  # noqa: E402
 
 EXACT = {"polar": "svd", "backend": "svd"}
 

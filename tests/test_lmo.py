@@ -1,4 +1,6 @@
 """The LMOs against torch.linalg.svd in float64: duality, the unit ball, equivalences, the registry."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -274,3 +276,11 @@ def test_polar_express_reaches_its_designed_interval_at_each_step_count():
             assert 0.845 <= y.min() and y.max() <= 1.145 and 0.845 <= S.min() and S.max() <= 1.145
         if steps == 8:
             assert (S - 1).abs().max() < 1e-12 and (y - 1).abs().max() < 1e-12
+
+
+def test_the_config_schema_names_every_library_option():
+    """One vocabulary: a method in config.yaml takes exactly fanions.OPTIONS (polar_dtype is a torch.dtype, not a
+    config value)."""
+    import yaml
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    assert set(schema["$defs"]["method"]["properties"]) - {"lmo"} == set(fanions.OPTIONS) - {"polar_dtype"}

@@ -114,7 +114,7 @@ def test_a_user_registered_lmo_runs_in_every_experiment_that_takes_methods(workd
     snakemake(workdir, "--profile", "profiles/quick", "--cores", "1", target, "--config", "extra_lmos=[my_norms.py]",
               settings)
     sys.path.insert(0, str(SCRIPTS))
-    from common import read_csv, read_provenance
+    from job import read_csv, read_provenance
     assert len(read_csv(workdir / target)) > 0
     assert read_provenance(workdir / target)["settings"]["method"] == {"lmo": "columns"}
     if experiment == "least_squares":
@@ -136,7 +136,7 @@ def test_quick_profile_builds_the_paper(quick_build):
         assert b"git_commit" in figure.read_bytes()  # provenance in the PDF's metadata
         assert "git_commit" in Image.open(figure.with_suffix(".png")).text["provenance"]
     sys.path.insert(0, str(SCRIPTS))
-    from common import read_provenance
+    from job import read_provenance
     record = read_provenance(workdir / "results/least_squares/summary.csv")
     quick = yaml.safe_load((REPO / "profiles/quick/overrides.yaml").read_text())
     assert record["scale"] == "quick" and record["settings"]["iterations"] == quick["least_squares"]["iterations"]

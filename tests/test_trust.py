@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, copy_build, job_counts, snakemake
 
 sys.path.insert(0, str(REPO / "workflow/scripts"))
-import common  # noqa: E402
+import job  # noqa: E402
 
 QUICK = ("--profile", "profiles/quick", "--cores", "2")
 
@@ -91,36 +91,36 @@ def test_a_cut_result_stops_its_readers_before_they_write(quick_build, tmp_path,
 def test_reading_checks_rows_content_columns_values_and_scale(tmp_path, monkeypatch):
     path = tmp_path / "result.csv"
     frame = pd.DataFrame({"seed": [0, 0, 1, 1], "loss": [1.0, 0.5, 1.0, 0.25]})
-    common.write_csv(frame, path, {"rule": "some_rule", "scale": "quick"})
-    assert common.read_csv(path, ["seed", "loss"], finite=["loss"]).equals(frame)
-    with pytest.raises(common.BadResult, match=r"lacks the columns \['grad'\].*--forcerun some_rule"):
-        common.read_csv(path, ["seed", "grad"])
-    monkeypatch.setitem(common.JOB, "scale", "full")
-    with pytest.raises(common.BadResult, match="built at scale 'quick', this job runs at 'full'"):
-        common.read_csv(path)
-    monkeypatch.setitem(common.JOB, "scale", "quick")
-    common.write_csv(frame.assign(loss=[1.0, float("nan"), 1.0, 0.25]), path, {"rule": "some_rule", "scale": "quick"})
-    with pytest.raises(common.BadResult, match=r"columns \['loss'\] hold NaN"):
-        common.read_csv(path, finite=["loss"])
+    job.write_csv(frame, path, {"rule": "some_rule", "scale": "quick"})
+    assert job.read_csv(path, ["seed", "loss"], finite=["loss"]).equals(frame)
+    with pytest.raises(job.BadResult, match=r"lacks the columns \['grad'\].*--forcerun some_rule"):
+        job.read_csv(path, ["seed", "grad"])
+    monkeypatch.setitem(job.JOB, "scale", "full")
+    with pytest.raises(job.BadResult, match="built at scale 'quick', this job runs at 'full'"):
+        job.read_csv(path)
+    monkeypatch.setitem(job.JOB, "scale", "quick")
+    job.write_csv(frame.assign(loss=[1.0, float("nan"), 1.0, 0.25]), path, {"rule": "some_rule", "scale": "quick"})
+    with pytest.raises(job.BadResult, match=r"columns \['loss'\] hold NaN"):
+        job.read_csv(path, finite=["loss"])
     path.write_text(path.read_text().replace("0.25", "0.26"))
-    with pytest.raises(common.BadResult, match="sha256 differs"):
-        common.read_csv(path)
+    with pytest.raises(job.BadResult, match="sha256 differs"):
+        job.read_csv(path)
     path.write_text("seed,loss\n0,1.0\n")
-    with pytest.raises(common.BadResult, match="not a provenance record"):
-        common.read_csv(path)
+    with pytest.raises(job.BadResult, match="not a provenance record"):
+        job.read_csv(path)
 
 
 def test_results_are_written_whole_and_readable_by_the_group(tmp_path):
     path = tmp_path / "out.tex"
     old = os.umask(0o022)
     try:
-        common.write_tex("text\n", path, {"rule": "r", "scale": "quick"})
-        with pytest.raises(ZeroDivisionError), common.atomic_write(path) as f:
+        job.write_tex("text\n", path, {"rule": "r", "scale": "quick"})
+        with pytest.raises(ZeroDivisionError), job.atomic_write(path) as f:
             f.write("half")
             1 / 0
     finally:
         os.umask(old)
-    assert common.read_result(path)[1] == "text\n"  # the failed write left the old file whole
+    assert job.read_result(path)[1] == "text\n"  # the failed write left the old file whole
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tex"]
 

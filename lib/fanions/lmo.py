@@ -104,7 +104,7 @@ def is_integer(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
-_OPTION_CHECKS = {
+OPTIONS = {  # the library's LMO options, each with its check and what it allows (the one vocabulary)
     "alpha": (is_number, "a finite number"),
     "k": (lambda k: is_integer(k) and k >= 1, "an integer >= 1"),
     "polar": (lambda p: p in POLAR_METHODS, f"one of {sorted(POLAR_METHODS)}"),
@@ -126,7 +126,7 @@ def check_options(name: str, options: dict) -> dict:
     if unknown:
         raise ValueError(f"lmo {name!r} takes no option {sorted(unknown)}; its options: {sorted(LMOS[name].options)}")
     for key, value in options.items():
-        ok, allowed = _OPTION_CHECKS.get(key, (lambda _: True, ""))
+        ok, allowed = OPTIONS.get(key, (lambda _: True, ""))
         if not ok(value):
             raise ValueError(f"{key}={value!r} is not allowed for lmo {name!r}; {key} must be {allowed}")
     return {key: _AS_PYTHON[key](value) if key in _AS_PYTHON else value for key, value in options.items()}

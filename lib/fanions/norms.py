@@ -56,11 +56,6 @@ def l1(X):
     return (X / s).abs().sum(dim=(-2, -1)) * s[..., 0, 0]
 
 
-def linf(X):
-    entry_scale(X, "X")  # the finiteness check
-    return X.abs().amax(dim=(-2, -1))
-
-
 def spectral(X):
     """σ₁ (the operator norm ‖·‖_op)."""
     return _svdvals(X)[..., 0]
@@ -80,11 +75,6 @@ def ky_fan_dual(X, k):
     """Dual of the Ky Fan k-norm: max(‖X‖_nuc / k, ‖X‖_op); its unit ball holds Σ_{i≤k} uᵢvᵢᵀ."""
     s = _svdvals(X)
     return torch.maximum(s.sum(-1) / k, s[..., 0])
-
-
-def combination(alpha, norm_a, norm_b):
-    """X ↦ α‖X‖_a + (1−α)‖X‖_b (a norm for α in [0, 1])."""
-    return lambda X: alpha * norm_a(X) + (1 - alpha) * norm_b(X)
 
 
 def sphere_directions(dim, count=20000, dtype=torch.float64):

@@ -23,7 +23,7 @@ from collections import defaultdict
 import torch
 import torch.distributed as dist
 
-from .lmo import LMOS, WarmStart, check_options, is_number, lmo
+from .lmo import LMOS, OPTIONS, WarmStart, check_options, is_number, lmo
 
 SCALES = {
     "none": lambda m, n: 1.0,  # the paper's X ← X − lr·LMO
@@ -31,7 +31,6 @@ SCALES = {
     "rms": lambda m, n: 0.2 * math.sqrt(max(m, n)),  # Moonshot: the RMS of an AdamW update
     "spectral": lambda m, n: math.sqrt(m / n),  # the spectral-norm scaling of Bernstein et al.
 }
-LMO_OPTIONS = ("alpha", "k", "polar", "polar_steps", "polar_dtype", "backend", "rtol")
 
 
 def _check(ok, name, value, allowed):
@@ -142,7 +141,7 @@ class Fanion(torch.optim.Optimizer):
         """The group's LMO options: alpha and k when set (an error later if the LMO takes none),
         polar, backend and rtol where the LMO takes them."""
         takes = LMOS[group["lmo"]].options if group["lmo"] in LMOS else set()
-        return {key: group[key] for key in LMO_OPTIONS
+        return {key: group[key] for key in OPTIONS
                 if group[key] is not None and (key in takes or (strict and key in ("alpha", "k")))}
 
     @torch.no_grad()

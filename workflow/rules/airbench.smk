@@ -11,7 +11,7 @@ EXPERIMENTS["airbench"] = [
 
 
 AB_RUNS = [f"results/airbench/runs/{experiment}/{method}/block{block}.csv"
-           for experiment, spec in AB["experiments"].items() for method in ab_methods(experiment)
+           for experiment, spec in AB["experiments"].items() for method in experiments.airbench_methods(config, experiment)
            for block in range(-(-spec["runs"] // AB["seeds_per_job"]))]
 
 
@@ -44,7 +44,10 @@ rule airbench_run:
     resources:
         gpu=0 if AB["device"] == "cpu" else 1,
     params:
-        settings=ab_settings,
+        settings=lambda w: settings(AB, "train", "data", "device", "compile",
+                                    hyper=AB["hyper"][AB["experiments"][w.experiment]["hyper"]],
+                                    method=experiments.airbench_methods(config, w.experiment)[w.method],
+                                    seeds=experiments.airbench_seeds(config, w.experiment, w.block)),
     log:
         f"{LOGS}/airbench_run/{{experiment}}/{{method}}_block{{block}}.log",
     benchmark:

@@ -5,11 +5,7 @@ FT = config["finetune"]
 FT_MODEL, FT_DATA, FT_TRAIN, FT_RES = FT["model"], FT["data"], FT["train"], FT["resources"]
 FT_SCRIPT = "../scripts/finetune.py"
 FT_RUN = "results/finetune/runs/{optimizer}/lr{lr}_seed{seed}"
-FT_GRID = {  # optimizer → {lr as written in file names: lr}: lr_grid.points log-spaced over lr_grid.decades around its lr
-    name: {f"{lr:.3g}": float(f"{lr:.3g}") for lr in (
-        FT["optimizers"][name]["lr"] * 10 ** (FT["lr_grid"]["decades"] * (i / max(FT["lr_grid"]["points"] - 1, 1) - 0.5))
-        for i in range(FT["lr_grid"]["points"]))}
-    for name in FT["compare"]}
+FT_GRID = experiments.finetune_grid(config)  # optimizer → {lr as written in file names: lr}
 FT_RUNS = [FT_RUN.format(optimizer=name, lr=lr, seed=seed) for name in FT_GRID for lr in FT_GRID[name]
            for seed in FT["seeds"]]
 FT_HUB = FT_MODEL["hub"]
@@ -17,7 +13,7 @@ FT_NG = FT_MODEL["nanogpt"]
 FT_START = {  # the starting model's files, by model.source
     "hub": [f"data/gpt2/{FT_HUB['name']}/config.json", f"data/gpt2/{FT_HUB['name']}/model.safetensors"],
     "local": [f"{FT_MODEL['local']}/config.json", f"{FT_MODEL['local']}/model.safetensors"],
-    "nanogpt": [f"results/nanogpt/runs/{config['nanogpt']['data']['source']}/{FT_NG['run']}/seed{FT_NG['seed']}_model.pt"],
+    "nanogpt": lambda w: NG_RUN_FILE.format(run=FT_NG["run"], seed=FT_NG["seed"], file="model.pt"),  # nanogpt.smk
 }[FT_MODEL["source"]]
 FT_MODEL_NAME = {
     "hub": f"GPT-2 ({FT_HUB['owner']}/{FT_HUB['name']})",
@@ -160,11 +156,7 @@ rule finetune_report:
         settings=settings(FT, "seeds", "baseline", "tolerance",
                           optimizers={name: FT["optimizers"][name] for name in FT["compare"]},
                           data_source=FT_DATA["source"], model_name=FT_MODEL_NAME, steps=FT_TRAIN["steps"],
-                          tokens=FT_TRAIN["steps"] * FT_TRAIN["batch_size"] * FT_TRAIN["seq_len"],
-                          data_name={"tinystories": "TinyStories (roneneldan/TinyStories), GPT-2 tokens",
-                                     "local": data_note("a local text corpus, not TinyStories"),
-                                     "generated": data_note("a generated corpus of short stories, not TinyStories"),
-                                     }[FT_DATA["source"]]),
+                          tokens=FT_TRAIN["steps"] * FT_TRAIN["batch_size"] * FT_TRAIN["seq_len"]),
     log:
         f"{LOGS}/finetune_report.log",
     benchmark:

@@ -8,6 +8,7 @@ NG_DATA, NG_RES = NG["data"], NG["resources"]
 NG_SCRIPT = "../scripts/nanogpt.py"
 NG_RUN = "results/nanogpt/runs/{source}/{run}/seed{seed}"
 NG_RUNS = expand(NG_RUN, source=NG_DATA["source"], run=NG["runs"], seed=NG["seeds"])
+NG_RUN_FILE = NG_RUN.replace("{source}", NG_DATA["source"]) + "_{file}"  # what other experiments read of a run
 EXPERIMENTS["nanogpt"] = [
     "results/figures/nanogpt_figure.pdf",
     "results/tables/nanogpt_table.tex",
@@ -81,8 +82,8 @@ rule nanogpt_synthetic:
 
 rule nanogpt_train:
     input:
-        train=ng_shards("train"),
-        val=ng_shards("val"),
+        train=experiments.nanogpt_shards(config, "train"),
+        val=experiments.nanogpt_shards(config, "val"),
     output:
         curve=f"{NG_RUN}.csv",
         summary=f"{NG_RUN}.json",
@@ -92,7 +93,10 @@ rule nanogpt_train:
         source=NG_DATA["source"],
         seed=r"\d+",
     params:
-        settings=ng_settings,
+        settings=lambda w: settings(NG["train"], *NG["train"], model=NG["model"], method=NG["runs"][w.run]["method"],
+                                    lr=NG["runs"][w.run]["lr"], seed=int(w.seed), data_source=w.source,
+                                    train_files=experiments.nanogpt_shards(config, "train"),
+                                    val_files=experiments.nanogpt_shards(config, "val"), extra_lmos=config["extra_lmos"]),
         checkpoint="results/nanogpt/checkpoints/{source}/{run}_seed{seed}.pt",  # not an output: kept on failure
     threads: max(NG_RES["gpu"], 1) * NG_RES["cpus_per_gpu"]
     resources:

@@ -3,9 +3,7 @@ Table 2 beside the paper's numbers, the time-vs-k figure and the values the text
 'momentum' matrix and the warm-start study use the momenta a nanogpt run saved."""
 TT = config["topk_timing"]
 TT_SCRIPT = "../scripts/topk_timing.py"
-TT_MOMENTA = "results/nanogpt/runs/{source}/{run}/seed{seed}_momentum.pt".format(
-    source=config["nanogpt"]["data"]["source"], run=TT["momentum_run"], seed=config["nanogpt"]["seeds"][0]
-)
+TT_MOMENTA = NG_RUN_FILE.format(run=TT["momentum_run"], seed=NG["seeds"][0], file="momentum.pt")  # nanogpt.smk
 EXPERIMENTS["topk_timing"] = [
     "results/figures/topk_timing_figure.pdf",
     "results/tables/topk_timing_table.tex",

@@ -9,23 +9,20 @@ every step; whitening bias, BatchNorm biases and head take Nesterov SGD.
 A Snakemake job trains one block of seeds and writes one row per run: accuracy (with TTA), time
 without evaluation, and the step of divergence if the loss became non-finite. On CUDA the model
 runs in fp16, channels_last, optionally compiled, and is timed with CUDA events; on CPU in float32.
-
-    python workflow/scripts/airbench.py --device cuda --lmo f-muon --alpha 0.5 --seeds 8   # timing
+The command-line timing (the GPU comparison with airbench94_muon.py) is benchmarks/bench_airbench.py.
 """
-import argparse
 import math
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 
 import cifar10
-from common import fanions  # this commit's lib/fanions
-from common import device_name, method_label, provenance, setup, write_csv
+from job import provenance, run_rule, write_csv
+from report import method_label
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 #############################################
 #                  Setup                    #
@@ -345,38 +342,5 @@ def run_job(snakemake):
     write_csv(frame, snakemake.output[0], provenance(snakemake, device) | {"data": data["source"]})
 
 
-def main():
-    """Timing from the command line (the GPU comparison with airbench94_muon.py): synthetic data unless --data."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="config.yaml", help="a YAML file with the `airbench` section")
-    parser.add_argument("--data", help="a cache made by the airbench_data rule (default: full-size synthetic)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--hyper", default="reference")
-    parser.add_argument("--lmo", default="muon")
-    parser.add_argument("--alpha", type=float)
-    parser.add_argument("--k", type=int)
-    parser.add_argument("--backend")
-    parser.add_argument("--seeds", type=int, default=8)
-    args = parser.parse_args()
-    config = yaml.safe_load(Path(args.config).read_text())["airbench"]
-    method = {"lmo": args.lmo} | {key: value for key in ("alpha", "k", "backend")
-                                  if (value := getattr(args, key)) is not None}
-    settings = {"train": config["train"], "hyper": config["hyper"][args.hyper], "method": method,
-                "seeds": list(range(args.seeds))}
-    data = cifar10.load(args.data) if args.data else cifar10.synthetic(5000, 1000)
-    device = device_of(args.device)
-    frame = run_block(settings, data, device, not args.no_compile)
-    print(frame.to_string(index=False))
-    seconds = frame.train_seconds + frame.eval_seconds
-    print(f"{method_label(method)} on {device_name(device)}: {seconds.median():.3f} s per run (median, "
-          f"min {seconds.min():.3f}), accuracy {frame.accuracy.mean():.4f} ± {frame.accuracy.std():.4f} "
-          f"({data['source']} data)")
-
-
 if __name__ == "__main__":
-    if "snakemake" in globals():
-        setup(snakemake)  # noqa: F821 (set by Snakemake)
-        {"airbench_run": run_job}[snakemake.rule](snakemake)  # noqa: F821 (set by Snakemake)
-    else:
-        main()
+    run_rule(snakemake, {"airbench_run": run_job})  # noqa: F821 (set by Snakemake)

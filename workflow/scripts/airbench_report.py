@@ -7,7 +7,8 @@ check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources
 """
 import pandas as pd
 
-from common import data_mark, data_note, plural, provenance, read_csv, save_figure, setup, tex_values, write_csv, write_tex
+from job import provenance, read_csv, run_rule, write_csv, write_tex
+from report import data_mark, data_note, plural, save_figure, tex_values
 
 # §6.2, mean ± std (%) over 200 runs at lr 0.4, momentum 0.65: the first version, and the later one.
 PAPER = {"muon": {"v1": (94.00, 0.13), "v2": (94.01, 0.13)},
@@ -166,5 +167,4 @@ def table_job(snakemake):
 
 
 if __name__ == "__main__":
-    setup(snakemake)  # noqa: F821 (set by Snakemake)
-    {"airbench_figure": figure_job, "airbench_table": table_job}[snakemake.rule](snakemake)  # noqa: F821
+    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_table": table_job})  # noqa: F821 (set by Snakemake)

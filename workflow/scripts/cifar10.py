@@ -3,7 +3,7 @@
 The cache (``torch.load``) holds ``{"source", "classes", "train": {"images", "labels"}, "test": …}``
 with images uint8 (N, 32, 32, 3) and labels int64 (N,), as torchvision's ``CIFAR10.data``/``targets``.
 
-Real data: ``cifar-10-python.tar.gz`` (from ``url``, or a local copy) is checked against its md5,
+Real data: ``cifar-10-python.tar.gz`` (from config ``airbench.data.url``, or a local copy) is checked against its md5,
 then its pickled batches are read straight out of the archive (nothing is unpacked to disk) and
 saved. A wrong checksum raises and leaves nothing behind; every write is a temporary file renamed
 into place. Synthetic data (``source: synthetic``) has learnable classes and exists only to time
@@ -19,10 +19,8 @@ from pathlib import Path
 
 import torch
 
-from common import BadResult, atomic_write, setup
+from job import BadResult, atomic_write, run_rule
 
-URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-MD5 = "c58f30108f718f92721af3b95e74349a"  # 170498071 bytes
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCH = "test_batch"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -61,8 +59,9 @@ def read_tarball(tarball):
             "test": {"images": test_images, "labels": test_labels}}
 
 
-def prepare(cache, md5=MD5, url=URL, local_copy=None):
-    """Make the cache from ``local_copy`` (a path to the tar.gz) or else a download of ``url``."""
+def prepare(cache, md5, url=None, local_copy=None):
+    """Make the cache from ``local_copy`` (a path to the tar.gz) or else a download of ``url`` (config
+    airbench.data holds both, and the md5)."""
     Path(cache).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(cache).parent) as tmp:  # the download goes when this ends
         tarball = local_copy
@@ -136,5 +135,4 @@ def data_job(snakemake):
 
 
 if __name__ == "__main__":
-    setup(snakemake)  # noqa: F821 (set by Snakemake)
-    {"airbench_data": data_job}[snakemake.rule](snakemake)  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"airbench_data": data_job})  # noqa: F821 (set by Snakemake)

@@ -12,8 +12,6 @@ the best whose mean loss stays within `tolerance` (1%) of it.
 """
 import itertools
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,29 +19,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common import BadResult, data_mark, read_json, fanions, file_sha256, method_label, provenance, read_csv, save_figure
-from common import setup, tex_number, tex_values, write_csv, write_json, write_tex
+from job import BadResult, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
+from report import data_mark, data_note, method_label, save_figure, tex_number, tex_values
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import load_gpt2, load_model
-from gpt.data import ShardLoader, read_shard, write_shard
+from gpt.data import ShardLoader, hub_download, read_shard, write_shard
 from gpt.model import EOT, hidden_matrix
 from nanogpt import generated_corpus, gpt2_encoding
 
 
 # ---------------------------------------------------------------- data
-def download(repo, filename, path, sha256=None, repo_type="dataset", revision=None):
-    """One file of a Hugging Face repo to path, kept only if it matches its pinned sha256 (an unpinned
-    file is kept and its hash logged, to pin); written by a rename, so path is never a partial file."""
-    from huggingface_hub import hf_hub_download
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
-        local = hf_hub_download(repo, filename, repo_type=repo_type, revision=revision, local_dir=tmp)
-        digest = file_sha256(local)
-        print(f"{repo}/{filename}: sha256 {digest}" + ("" if sha256 else " (no sha256 for it in the config: pin this one)"))
-        if sha256 and digest != sha256:
-            raise ValueError(f"{repo}/{filename}: sha256 {digest}, the config pins {sha256}; nothing was written")
-        os.replace(local, path)
-
-
 def stories(path, limit=None):
     """The stories of a text file in TinyStories' format (each followed by <|endoftext|>), stripped, read
     as a stream; the first `limit` of them (None: all)."""
@@ -322,12 +307,17 @@ def claim(best, runs, baseline, tolerance):
     return out | {"claim": "; ".join(sentences) + "."}
 
 
+DATA_NAMES = {"tinystories": "TinyStories (roneneldan/TinyStories), GPT-2 tokens",  # by config finetune.data.source
+              "local": data_note("a local text corpus, not TinyStories"),
+              "generated": data_note("a generated corpus of short stories, not TinyStories")}
+
+
 def values(best, grid, runs, optimizers, settings, note):
     """\\val{finetune.*}: the data, budget, each optimizer's best lr, loss and width, and the claim sentence;
     on data other than TinyStories every number carries the note."""
     mark = lambda text: f"{text}{data_mark(not note)}"  # noqa: E731
     stated = claim(best, runs, settings["baseline"], settings["tolerance"])
-    out = {"finetune.data": settings["data_name"], "finetune.model": settings["model_name"],
+    out = {"finetune.data": DATA_NAMES[settings["data_source"]], "finetune.model": settings["model_name"],
            "finetune.seeds": len(settings["seeds"]), "finetune.steps": settings["steps"],
            "finetune.tokens": tex_number(settings["tokens"], 3),
            "finetune.tolerance": f"{100 * settings['tolerance']:g}\\%",
@@ -422,7 +412,7 @@ def read_checked(path, columns, finite, rows=True):
     return frame
 
 
-def report(snakemake):
+def report_job(snakemake):
     settings, out, inp = snakemake.params.settings, snakemake.output, snakemake.input
     prov = provenance(snakemake)
     optimizers = settings["optimizers"]
@@ -433,7 +423,7 @@ def report(snakemake):
                          for path, tag in zip(inp.spectra, tags)])  # empty when a run diverged before
     grid = grid_summary(runs)
     best = robustness(grid, settings["tolerance"])
-    note = "" if settings["data_source"] == "tinystories" else settings["data_name"]
+    note = "" if settings["data_source"] == "tinystories" else DATA_NAMES[settings["data_source"]]
     write_csv(grid.merge(best, on="optimizer"), out.summary, prov)
     write_tex(table(best, grid, optimizers, note), out.table, prov)
     write_tex(tex_values(values(best, grid, runs, optimizers, settings, note)), out.values, prov)
@@ -443,36 +433,41 @@ def report(snakemake):
 
 
 # ---------------------------------------------------------------- Snakemake entry
-def main(snakemake):
-    setup(snakemake)
-    settings, out = snakemake.params.get("settings"), snakemake.output
-    if snakemake.rule in ("finetune_download_model", "finetune_download_data"):
-        download(settings["repo"], Path(out[0]).name, out[0], settings["sha256"], settings["repo_type"],
-                 settings["revision"])
-    elif snakemake.rule == "finetune_corpus":
-        for path, count, seed in ((out.train, settings["train_stories"], settings["seed"]),
-                                  (out.val, settings["val_stories"], settings["seed"] + 1)):
-            Path(path).write_text(generated_corpus(count, seed), encoding="utf-8")
-    elif snakemake.rule == "finetune_tokenize":
-        encoding = gpt2_encoding(settings["tiktoken_cache"])
-        for text, shard, limit in ((snakemake.input.train, out.train, settings["train_stories"]),
-                                   (snakemake.input.val, out.val, settings["val_stories"])):
-            write_shard(shard, tokenize(stories(text, limit), encoding, settings["max_story_tokens"],
-                                        snakemake.threads, text))
-    elif snakemake.rule == "finetune_run":
-        device = torch.device("cuda" if settings["device"] == "auto" and torch.cuda.is_available() else
-                              "cpu" if settings["device"] == "auto" else settings["device"])
-        rows, summary, spectra = run(settings, list(snakemake.input.model), snakemake.input.train,
-                                     snakemake.input.val, device)
-        prov = provenance(snakemake, device)
-        write_csv(pd.DataFrame(rows), out.curve, prov)
-        write_csv(pd.DataFrame(spectra, columns=["step", "matrix", "index", "sigma"]), out.spectra, prov)
-        write_json({**summary, "provenance": prov}, out.summary)
-    elif snakemake.rule == "finetune_report":
-        report(snakemake)
-    else:
-        raise ValueError(f"finetune.py has no rule {snakemake.rule!r}")
+def download_job(snakemake):
+    settings, path = snakemake.params.settings, snakemake.output[0]
+    hub_download(settings["repo"], Path(path).name, path, settings["sha256"], settings["repo_type"], settings["revision"])
+
+
+def corpus_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    for path, count, seed in ((out.train, settings["train_stories"], settings["seed"]),
+                              (out.val, settings["val_stories"], settings["seed"] + 1)):
+        with atomic_write(path) as f:
+            f.write(generated_corpus(count, seed))
+
+
+def tokenize_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    encoding = gpt2_encoding(settings["tiktoken_cache"])
+    for text, shard, limit in ((snakemake.input.train, out.train, settings["train_stories"]),
+                               (snakemake.input.val, out.val, settings["val_stories"])):
+        write_shard(shard, tokenize(stories(text, limit), encoding, settings["max_story_tokens"], snakemake.threads,
+                                    text))
+
+
+def run_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    device = torch.device("cuda" if settings["device"] == "auto" and torch.cuda.is_available() else
+                          "cpu" if settings["device"] == "auto" else settings["device"])
+    rows, summary, spectra = run(settings, list(snakemake.input.model), snakemake.input.train, snakemake.input.val,
+                                 device)
+    prov = provenance(snakemake, device)
+    write_csv(pd.DataFrame(rows), out.curve, prov)
+    write_csv(pd.DataFrame(spectra, columns=["step", "matrix", "index", "sigma"]), out.spectra, prov)
+    write_json({**summary, "provenance": prov}, out.summary)
 
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821
+    run_rule(snakemake, {"finetune_download_model": download_job, "finetune_download_data": download_job,  # noqa: F821
+                         "finetune_corpus": corpus_job, "finetune_tokenize": tokenize_job, "finetune_run": run_job,
+                         "finetune_report": report_job})

@@ -14,9 +14,9 @@ import math
 import pandas as pd
 import torch
 
-from common import fanions  # this commit's lib/fanions
-from common import lmo_options, method_label, provenance, read_csv, save_figure, tex_number, tex_values, write_csv
-from common import BadResult, plural, read_provenance, setup, write_tex
+from job import BadResult, lmo_options, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
+from report import method_label, plural, save_figure, tex_number, tex_values
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 # The paper's §6.1 numbers at n = 50, for the table beside ours.
 PAPER = {"muon": {"L": 171.4, "lr": 2.33e-4, "K": 68},
@@ -242,6 +242,5 @@ def table_job(snakemake):
 
 
 if __name__ == "__main__":
-    setup(snakemake)  # noqa: F821 (set by Snakemake)
-    {"least_squares_run": run_job, "least_squares_theory": theory_job, "least_squares_figure": figure_job,
-     "least_squares_table": table_job}[snakemake.rule](snakemake)  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"least_squares_run": run_job, "least_squares_theory": theory_job,  # noqa: F821
+              "least_squares_figure": figure_job, "least_squares_table": table_job})

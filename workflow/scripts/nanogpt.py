@@ -6,21 +6,19 @@ shards already on disk; `corpus`, a text file (or a generated one) tokenized her
 tokenizer; `synthetic`, random tokens in the real format, for timing only: their losses are
 marked as such everywhere and are never the paper's results.
 """
-import json
 import math
 import os
 import random
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from common import REPO, BadResult, read_json, file_sha256, provenance, read_csv, save_figure, setup, tex_number, tex_values
-from common import data_mark, data_note, plural, write_csv, write_tex
-from gpt.data import read_shard, write_shard
+from job import BadResult, REPO, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
+from report import data_mark, data_note, plural, save_figure, tex_number, tex_values
+from gpt.data import hub_download, read_shard, write_shard
 from gpt.model import EOT
 
 # §6.3: final validation loss after 1750 steps (lr, momentum 0.95); α = 0.3 is only "not lower than α = −0.1".
@@ -32,20 +30,6 @@ DATA_NOTES = {"corpus": data_note("a text corpus tokenized here, not FineWeb"),
 
 
 # ---------------------------------------------------------------- data
-def download(repo, filename, path, expected_sha256=None):
-    """One file of a Hugging Face dataset repo to path, kept only if it reads as a shard (and matches
-    its pinned sha256); written by a rename, so path is never a partial file."""
-    from huggingface_hub import hf_hub_download
-    with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
-        local = hf_hub_download(repo, filename, repo_type="dataset", local_dir=tmp)
-        read_shard(local)
-        digest = file_sha256(local)
-        print(f"{filename}: sha256 {digest}")
-        if expected_sha256 and digest != expected_sha256:
-            raise ValueError(f"{filename}: sha256 {digest}, expected {expected_sha256}; nothing was written")
-        os.replace(local, path)
-
-
 def generated_corpus(documents, seed):
     """Short stories from a small grammar (deterministic in seed): a learnable stand-in for TinyStories."""
     rng = random.Random(seed)
@@ -102,11 +86,11 @@ def synthetic_tokens(count, seed, mean_document=512):
 # ---------------------------------------------------------------- training
 def launch(settings, processes, threads, curve, summary, checkpoint, momentum, model):
     """train_gpt.py under torchrun with this interpreter: one process per GPU (one on a CPU), its output to the
-    log. The workers watch this process (TRAIN_GPT_PARENT) and stop when it is gone."""
-    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    log, its settings in a file beside the checkpoint. The workers watch this process (TRAIN_GPT_PARENT) and stop when it is gone."""
+    settings_file = f"{checkpoint}.settings.json"  # beside the checkpoint: what the workers read
+    write_json(settings, settings_file)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               str(REPO / "workflow/scripts/train_gpt.py"), json.dumps(settings), curve, summary, checkpoint, momentum,
-               model]
+               str(REPO / "workflow/scripts/train_gpt.py"), settings_file, curve, summary, checkpoint, momentum, model]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout,
                    env={**os.environ, "OMP_NUM_THREADS": str(threads), "TRAIN_GPT_PARENT": str(os.getpid())})
@@ -206,37 +190,50 @@ def values(summary, source, baseline):
 
 
 # ---------------------------------------------------------------- Snakemake entry
-def main(snakemake):
-    setup(snakemake)
-    settings, out = snakemake.params.get("settings"), snakemake.output
-    if snakemake.rule == "nanogpt_download":
-        download(settings["repo"], Path(out[0]).name, out[0], settings["sha256"].get(Path(out[0]).name))
-    elif snakemake.rule == "nanogpt_corpus":
-        Path(out[0]).write_text(generated_corpus(settings["generated_documents"], settings["seed"]), encoding="utf-8")
-    elif snakemake.rule == "nanogpt_convert":
-        text = Path(snakemake.input[0]).read_text(encoding="utf-8")
-        train, val = convert(text, settings["val_documents"], gpt2_encoding(settings["tiktoken_cache"]))
-        write_shard(out.train, train)
-        write_shard(out.val, val)
-        print(f"{len(train)} train and {len(val)} validation tokens")
-    elif snakemake.rule == "nanogpt_synthetic":
-        write_shard(out.train, synthetic_tokens(settings["train_tokens"], 1))
-        write_shard(out.val, synthetic_tokens(settings["val_tokens"], 2))
-    elif snakemake.rule == "nanogpt_train":
-        launch(settings, max(snakemake.resources.gpu, 1), snakemake.resources.cpus_per_gpu, out.curve, out.summary,
-               snakemake.params.checkpoint, out.momentum, out.model)
-    elif snakemake.rule == "nanogpt_report":
-        prov = provenance(snakemake)
-        curves, runs = load_runs(snakemake.input.curves, snakemake.input.summaries)
-        source = runs["source"].iloc[0]
-        summary = summarize(runs, settings["baseline"])
-        write_csv(summary, out.summary, prov)
-        write_tex(table(summary, source), out.table, prov)
-        write_tex(tex_values(values(summary, source, settings["baseline"])), out.values, prov)
-        figure(curves, summary, source, out.pdf, out.png, prov)
-    else:
-        raise ValueError(f"nanogpt.py has no rule {snakemake.rule!r}")
+def download_job(snakemake):
+    settings, path = snakemake.params.settings, snakemake.output[0]
+    hub_download(settings["repo"], Path(path).name, path, settings["sha256"].get(Path(path).name), check=read_shard)
+
+
+def corpus_job(snakemake):
+    settings = snakemake.params.settings
+    with atomic_write(snakemake.output[0]) as f:
+        f.write(generated_corpus(settings["generated_documents"], settings["seed"]))
+
+
+def convert_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    text = Path(snakemake.input[0]).read_text(encoding="utf-8")
+    train, val = convert(text, settings["val_documents"], gpt2_encoding(settings["tiktoken_cache"]))
+    write_shard(out.train, train)
+    write_shard(out.val, val)
+    print(f"{len(train)} train and {len(val)} validation tokens")
+
+
+def synthetic_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    write_shard(out.train, synthetic_tokens(settings["train_tokens"], 1))
+    write_shard(out.val, synthetic_tokens(settings["val_tokens"], 2))
+
+
+def train_job(snakemake):
+    out = snakemake.output
+    launch(snakemake.params.settings, max(snakemake.resources.gpu, 1), snakemake.resources.cpus_per_gpu, out.curve,
+           out.summary, snakemake.params.checkpoint, out.momentum, out.model)
+
+
+def report_job(snakemake):
+    settings, out, prov = snakemake.params.settings, snakemake.output, provenance(snakemake)
+    curves, runs = load_runs(snakemake.input.curves, snakemake.input.summaries)
+    source = runs["source"].iloc[0]
+    summary = summarize(runs, settings["baseline"])
+    write_csv(summary, out.summary, prov)
+    write_tex(table(summary, source), out.table, prov)
+    write_tex(tex_values(values(summary, source, settings["baseline"])), out.values, prov)
+    figure(curves, summary, source, out.pdf, out.png, prov)
 
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821
+    run_rule(snakemake, {"nanogpt_download": download_job, "nanogpt_corpus": corpus_job,  # noqa: F821
+                         "nanogpt_convert": convert_job, "nanogpt_synthetic": synthetic_job,
+                         "nanogpt_train": train_job, "nanogpt_report": report_job})

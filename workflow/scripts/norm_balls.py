@@ -12,8 +12,9 @@ import itertools
 
 import torch
 
-from common import fanions  # this commit's lib/fanions
-from common import lmo_options, method_label, provenance, save_figure, setup
+from job import lmo_options, provenance, run_rule
+from report import method_label, save_figure
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 EXACT = {"polar": "svd", "backend": "svd"}  # exact LMOs where an LMO takes these options
 
@@ -27,11 +28,6 @@ def lmo_boundary(directions, lmo, **options):
 def radial_boundary(directions, norm):
     """Points u / norm(diag(u)): the unit sphere of ``norm`` (a function of a matrix batch)."""
     return directions / norm(torch.diag_embed(directions)).unsqueeze(-1)
-
-
-def lmo_ball_norm(points, lmo, **options):
-    """‖p‖ of the LMO ball's own norm, numerically: the dual of ``dual_norm`` (``fanions.norms.gauge``)."""
-    return fanions.norms.gauge(lambda X: fanions.dual_norm(X, lmo, **options), points)
 
 
 def ky_fan_pair(k):
@@ -129,7 +125,10 @@ def figure_ky_fan_balls(settings):
 
 FIGURES = {"lmo_balls": figure_lmo_balls, "dual_balls": figure_dual_balls, "ky_fan_balls": figure_ky_fan_balls}
 
+def figure_job(snakemake):
+    fig = FIGURES[snakemake.wildcards.figure](snakemake.params.settings)
+    save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
+
+
 if __name__ == "__main__":
-    setup(snakemake)  # noqa: F821 (set by Snakemake)
-    fig = FIGURES[snakemake.wildcards.figure](snakemake.params.settings)  # noqa: F821
-    save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))  # noqa: F821
+    run_rule(snakemake, {"norm_balls": figure_job})  # noqa: F821 (set by Snakemake)

@@ -6,7 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import atomic_write, provenance, read_result, setup, write_tex
+from job import atomic_write, provenance, read_result, run_rule, write_tex
 
 LATEX_HELP = """latexmk was not found, so the paper cannot be built. Install LaTeX, then rerun:
   Debian/Ubuntu: sudo apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
@@ -49,5 +49,4 @@ def paper_job(snakemake):
 
 
 if __name__ == "__main__":
-    setup(snakemake)  # noqa: F821 (set by Snakemake)
-    {"macros": macros_job, "paper": paper_job}[snakemake.rule](snakemake)  # noqa: F821
+    run_rule(snakemake, {"macros": macros_job, "paper": paper_job}, uses_torch=False)  # noqa: F821 (set by Snakemake)

@@ -23,8 +23,11 @@ import time
 
 from numpy.linalg import LinAlgError
 
-from common import device_name, fanions, pd, provenance, read_csv, save_figure, setup, tex_number
-from common import BadResult, tex_values, torch, write_csv, write_tex
+from job import BadResult, device_name, provenance, read_csv, run_rule, write_csv, write_tex
+from report import save_figure, tex_number, tex_values
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
+import pandas as pd
+import torch
 
 PAPER = {  # paper Table 2 (Colab GPU, 5000², rtol 0.01): seconds, by method and k
     "power": {1: 7.7},
@@ -346,6 +349,5 @@ def report_job(snakemake):
 
 
 if __name__ == "__main__":
-    setup(snakemake)  # noqa: F821 (set by Snakemake)
-    {"topk_timing_run": run_job, "topk_timing_report": report_job,
-     "topk_warm_start": warm_start_job}[snakemake.rule](snakemake)  # noqa: F821
+    run_rule(snakemake, {"topk_timing_run": run_job, "topk_timing_report": report_job,  # noqa: F821
+                         "topk_warm_start": warm_start_job})

@@ -2,7 +2,7 @@
 
     torchrun --standalone --nproc_per_node=N workflow/scripts/train_gpt.py SETTINGS CURVE SUMMARY CHECKPOINT MOMENTUM
 
-SETTINGS is a JSON object (the rule nanogpt_train makes it from config.yaml; keys as read below).
+SETTINGS is a JSON file (the rule nanogpt_train writes its settings there; keys as read below).
 The schedule is modded-nanogpt's 2024-11-24 record: per step `batch_size` sequences of `seq_len`
 tokens (one per rank per micro-step, so batch_size / N accumulation steps); the hidden matrices
 to Fanion (Nesterov momentum warmed up linearly over the first steps, Newton–Schulz polar,
@@ -34,8 +34,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import atomic_write, device_name, fanions, git_commit, package_versions  # noqa: E402
-from common import load_extra_lmos, write_csv, write_json  # noqa: E402
+from job import atomic_write, device_name, git_commit, load_extra_lmos, package_versions, write_csv, write_json  # noqa: E402
+import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import save_model  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
 from gpt.model import GPT, CastedLinear, GPTConfig, hidden_matrix  # noqa: E402
@@ -269,4 +269,4 @@ def write_outputs(settings, rows, timing, world, device, curve_path, summary_pat
 
 
 if __name__ == "__main__":
-    train(json.loads(sys.argv[1]), *sys.argv[2:])
+    train(json.loads(Path(sys.argv[1]).read_text()), *sys.argv[2:])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import BadResult, atomic_write
+from job import BadResult, atomic_write
 from gpt.model import GPT, GPT2, GPTConfig
 
 DTYPES = {"F32": np.float32, "F16": np.float16}

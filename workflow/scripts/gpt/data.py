@@ -5,11 +5,13 @@ followed by the tokens as little-endian uint16 (GPT-2 ids < 65536). Every docume
 <|endoftext|> (50256), which the model's document mask uses as the boundary.
 """
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import atomic_write
+from job import atomic_write, file_sha256
 
 MAGIC, VERSION, HEADER_INTS = 20240520, 1, 256
 
@@ -64,3 +66,20 @@ class ShardLoader:
         chunk = torch.from_numpy(self.tokens[start:start + self.seq_len + 1].astype(np.int64)).to(device)
         self.position += self.world * self.seq_len
         return chunk[:-1], chunk[1:]
+
+
+def hub_download(repo, filename, path, sha256=None, repo_type="dataset", revision=None, check=None):
+    """One file of a Hugging Face repo to path, kept only if ``check(file)`` passes (e.g. it reads as a shard)
+    and it matches its pinned sha256 (an unpinned file is kept and its hash logged, to pin); written by a
+    rename, so path is never a partial file."""
+    from huggingface_hub import hf_hub_download
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
+        local = hf_hub_download(repo, filename, repo_type=repo_type, revision=revision, local_dir=tmp)
+        if check:
+            check(local)
+        digest = file_sha256(local)
+        print(f"{repo}/{filename}: sha256 {digest}" + ("" if sha256 else " (no sha256 for it in the config: pin this one)"))
+        if sha256 and digest != sha256:
+            raise ValueError(f"{repo}/{filename}: sha256 {digest}, the config pins {sha256}; nothing was written")
+        os.replace(local, path)

@@ -1,4 +1,5 @@
-"""What every pipeline script shares: the library at this commit, user LMOs, provenance, checked writers and readers.
+"""The one way into every pipeline script (``run_rule``), and what every job shares: the library at this
+commit, user LMOs, provenance, checked writers and readers. (How results are shown: report.py.)
 
 Every result file carries its provenance (rule, wildcards, the settings it was made with, scale,
 git commit, package versions, device): a first comment line in CSV and TeX files, the metadata of
@@ -24,17 +25,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "lib"))  # the library of this commit, whatever else is installed
-
-import fanions  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+# torch, fanions and pandas are imported where used: the paper's job (envs/latex.yaml) has none of them.
 
 PACKAGES = ("torch", "numpy", "pandas", "matplotlib", "seaborn", "snakemake")
-JOB = {"scale": None}  # the scale of the running job (set by setup): results of another scale are refused
+JOB = {"scale": None}  # the scale of the running job (set by run): results of another scale are refused
 
 
 def load_extra_lmos(paths):
     """Run each user file that registers an LMO (``fanions.register_lmo``), once per process."""
+    import fanions  # noqa: F401 (this commit's library, which the files register into)
     for path in paths:
         if str(path) not in load_extra_lmos.done:
             runpy.run_path(str(REPO / path))
@@ -44,13 +43,25 @@ def load_extra_lmos(paths):
 load_extra_lmos.done = set()
 
 
-def setup(snakemake):
-    """Start of every job: output to the job's log, torch on the job's threads (one is fastest for small
-    matrices), the user's LMOs registered."""
+def run_rule(snakemake, jobs, uses_torch=True):
+    """The one way into a pipeline script, its ``__main__``: ``run_rule(snakemake, {rule: function(snakemake)})``.
+
+    The job's output goes to its log; with ``uses_torch``, torch runs on the job's threads (one is fastest
+    for small matrices), seeded (0: every job is deterministic even before it seeds its own generators),
+    and the user's LMOs (config ``extra_lmos``) are registered; the job's scale is recorded (results of
+    another scale are refused); then the function of the job's rule runs, with the job's tracked settings
+    in ``snakemake.params.settings``.
+    """
     sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    torch.set_num_threads(snakemake.threads)
-    load_extra_lmos(snakemake.config["extra_lmos"])
     JOB["scale"] = snakemake.config["scale"]
+    if uses_torch:
+        import torch
+        torch.set_num_threads(snakemake.threads)
+        torch.manual_seed(0)
+        load_extra_lmos(snakemake.config["extra_lmos"])
+    if snakemake.rule not in jobs:
+        raise ValueError(f"{Path(sys.argv[0]).name}: no job for rule {snakemake.rule!r}; it runs {sorted(jobs)}")
+    jobs[snakemake.rule](snakemake)
 
 
 def git_commit():
@@ -64,6 +75,7 @@ def git_commit():
 
 
 def device_name(device):
+    import torch
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -71,7 +83,8 @@ def device_name(device):
 
 
 def package_versions():
-    versions = {"python": platform.python_version(), "fanions": fanions.__version__}
+    fanions = sys.modules.get("fanions")  # the library, where the job loaded it
+    versions = {"python": platform.python_version(), "fanions": fanions.__version__ if fanions else None}
     for name in PACKAGES:
         try:
             versions[name] = version(name)
@@ -171,6 +184,7 @@ def read_result(path):
 def read_csv(path, columns=(), finite=()):
     """A CSV result as its producer promised it (see read_result): the row count it recorded, the ``columns``,
     and no NaN or infinity in the ``finite`` ones."""
+    import pandas as pd
     prov, body = read_result(path)
     frame = pd.read_csv(io.StringIO(body))
     rule = prov.get("rule")
@@ -206,59 +220,9 @@ def read_provenance(path):
     return read_result(path)[0]
 
 
-def save_figure(fig, pdf, png, prov):
-    """The figure as PDF (for LaTeX) and PNG (for the README), each with the provenance in its metadata."""
-    record = json.dumps(prov)
-    with atomic_write(pdf, "wb") as f:
-        fig.savefig(f, format="pdf", metadata={"Subject": record})
-    with atomic_write(png, "wb") as f:
-        fig.savefig(f, format="png", dpi=150, metadata={"provenance": record})
-
-
-NOT_PAPER_DATA = "not the paper's data"
-
-
-def data_note(what):
-    """The words on every table and figure made from anything but the paper's data."""
-    return f"{NOT_PAPER_DATA} ({what}): a plumbing check, not a result"
-
-
-def data_mark(paper_data):
-    """What follows a quoted number in the text: nothing on the paper's data, else the same words."""
-    return "" if paper_data else f" [{NOT_PAPER_DATA}]"
-
-
-def tex_number(x, digits=3):
-    """x for LaTeX, in text or in math: 0.0123 → 0.0123, 1.5e-05 → 1.5\\times10^{-5} (\\ensuremath)."""
-    mantissa, exponent = f"{x:.{digits}g}".partition("e")[::2]
-    return f"\\ensuremath{{{mantissa}\\times10^{{{int(exponent)}}}}}" if exponent else f"\\ensuremath{{{mantissa}}}"
-
-
-def plural(count, noun):
-    """'1 seed', '3 seeds'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def tex_values(values):
-    """``\\defval{key}{value}`` lines for the paper's ``\\val{key}``."""
-    return "".join(f"\\defval{{{key}}}{{{value}}}\n" for key, value in values.items())
-
-
-def method_label(spec):
-    """Display name of a method spec {lmo: ..., options}: "F-Muon α=0.5", "4-Fanion", a user LMO's own name."""
-    names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion"}
-    lmo = spec["lmo"]
-    prefix, _, base = lmo.rpartition("-") if lmo[:2] in ("f-", "s-") else ("", "", lmo)
-    label = names.get(base, base)
-    if "k" in spec:
-        label = f"{spec['k']}-{label}"
-    if prefix:
-        label = f"{prefix.upper()}-{label} α={spec.get('alpha', 0.5):g}"
-    return label
-
-
 def lmo_options(spec, defaults):
     """The options of a method spec, plus each of ``defaults`` that its LMO takes (e.g. exact polar/backend)."""
+    import fanions
     options = {key: value for key, value in spec.items() if key != "lmo"}
     accepted = fanions.LMOS[spec["lmo"]].options
     return {**{key: value for key, value in defaults.items() if key in accepted}, **options}

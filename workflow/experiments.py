@@ -1,0 +1,208 @@
+"""What the config asks of each experiment, in plain Python (the rules' helpers; tests import them).
+
+Each function takes the validated config. The cross-key checks say what the schema cannot (a key that
+must name another key, sizes that must fit each other); the expansions turn a config section into
+the jobs' wildcards (airbench's swept methods and seed blocks, fine-tuning's learning-rate grid,
+NanoGPT's shard files); the pre-run checks refuse a plan this machine cannot run (GPU jobs without
+a GPU, downloads without a network).
+"""
+import glob
+import itertools
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+# ---------------------------------------------------------------- expansions
+def airbench_methods(config, experiment):
+    """{id: spec} of an airbench experiment; each value of a swept option is one method, "f-muon_alpha0.5"."""
+    section = config["airbench"]["experiments"][experiment]
+    methods = {}
+    for name, spec in section["methods"].items():
+        sweep = section.get("sweep", {}).get(name, {})
+        for values in itertools.product(*sweep.values()):
+            option = dict(zip(sweep, values))
+            suffix = "".join(f"_{key}{value:g}" for key, value in option.items())
+            methods[f"{name}{suffix}"] = spec | option
+    return methods
+
+
+def airbench_seeds(config, experiment, block):
+    """The seeds of one airbench job: block ``block`` of ``seeds_per_job``."""
+    per_job, runs = config["airbench"]["seeds_per_job"], config["airbench"]["experiments"][experiment]["runs"]
+    return list(range(int(block) * per_job, min(runs, (int(block) + 1) * per_job)))
+
+
+def nanogpt_shards(config, split):
+    """The NanoGPT shards of a split (train or val) for the configured source."""
+    data = config["nanogpt"]["data"]
+    if data["source"] == "fineweb":
+        return [f"data/fineweb10B/{name}" for name in data["fineweb"][split]]
+    if data["source"] == "local":
+        return sorted(glob.glob(data["local"][split])) or [data["local"][split]]  # none: a missing input
+    return [f"results/nanogpt/shards/{data['source']}/{split}.bin"]
+
+
+def finetune_grid(config):
+    """{optimizer: {lr as written in file names: lr}}: ``lr_grid.points`` learning rates log-spaced over
+    ``lr_grid.decades`` decades centred on the optimizer's own lr, each rounded to 3 significant digits."""
+    ft = config["finetune"]
+    points, decades = ft["lr_grid"]["points"], ft["lr_grid"]["decades"]
+    offsets = [decades * (i / max(points - 1, 1) - 0.5) for i in range(points)]
+    return {name: {f"{lr:.3g}": float(f"{lr:.3g}") for lr in (ft["optimizers"][name]["lr"] * 10**offset
+                                                                for offset in offsets)}
+            for name in ft["compare"]}
+
+
+# ---------------------------------------------------------------- checks across keys
+def method_specs(node, path=()):
+    """Every method spec in the config (a mapping with an 'lmo' key), with its key path."""
+    if isinstance(node, dict):
+        if "lmo" in node:
+            yield ".".join(path), node
+        for key, value in node.items():
+            yield from method_specs(value, (*path, str(key)))
+
+
+def method_problems(config):
+    """Every method, swept ones included, checked against the library's LMOs (the user's registered) and
+    their options."""
+    import fanions
+    specs = list(method_specs(config))
+    for name in config["airbench"]["experiments"]:
+        specs += [(f"airbench.experiments.{name}.sweep.{method}", spec)
+                  for method, spec in airbench_methods(config, name).items()]
+    problems = []
+    for path, spec in specs:
+        try:
+            fanions.check_options(spec["lmo"], {key: value for key, value in spec.items() if key != "lmo"})
+        except ValueError as error:
+            problems.append(f"config key {path}: {error}")
+    return problems
+
+
+def consistency_problems(config):
+    """What the schema cannot say: keys that must name other keys, sizes that must fit each other."""
+    problems = []
+    ab, ng, tt = config["airbench"], config["nanogpt"], config["topk_timing"]
+    runs = sorted(ng["runs"])
+    for path, run in (("nanogpt.baseline", ng["baseline"]), ("topk_timing.momentum_run", tt["momentum_run"])):
+        if run not in runs:
+            problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
+    for name, experiment in ab["experiments"].items():
+        if experiment["hyper"] not in ab["hyper"]:
+            problems.append(f"config key airbench.experiments.{name}.hyper: {experiment['hyper']!r} is not a key of "
+                            f"airbench.hyper; allowed: {sorted(ab['hyper'])}")
+        for method in sorted(set(experiment.get("sweep", {})) - set(experiment["methods"])):
+            problems.append(f"config key airbench.experiments.{name}.sweep.{method}: no method {method!r} to sweep; "
+                            f"allowed: {sorted(experiment['methods'])}")
+    if max(tt["ks"]) >= tt["size"]:
+        problems.append(f"config key topk_timing.ks: k = {max(tt['ks'])} is not below topk_timing.size = {tt['size']}; "
+                        f"allowed: 1 to {tt['size'] - 1}")
+    model, train = ng["model"], ng["train"]
+    if model["n_embd"] % (2 * model["n_head"]):
+        problems.append(f"config key nanogpt.model.n_embd: {model['n_embd']} is not a multiple of 2 × n_head = "
+                        f"{2 * model['n_head']} (rotary halves of each head)")
+    if train["val_tokens"] % (train["seq_len"] * max(ng["resources"]["gpu"], 1)):
+        problems.append(f"config key nanogpt.train.val_tokens: {train['val_tokens']} is not a positive multiple of "
+                        f"seq_len × GPUs = {train['seq_len'] * max(ng['resources']['gpu'], 1)}")
+    if train["window"]["start"] > train["window"]["end"]:
+        problems.append(f"config key nanogpt.train.window.start: {train['window']['start']} is above window.end = "
+                        f"{train['window']['end']}; allowed: start <= end")
+    watched, layers = train["momentum_snapshot"]["parameter"], model["n_layer"]
+    if int(watched.split(".")[1]) >= layers:
+        problems.append(f"config key nanogpt.train.momentum_snapshot.parameter: {watched!r} is not in the model; "
+                        f"allowed: blocks.0 to blocks.{layers - 1}")
+    return problems
+
+
+def finetune_problems(config):
+    """The fine-tuning section against the rest: optimizer ids, the NanoGPT run it starts from, the local
+    checkpoint (files, config, every tensor's shape, from its header) and text files, steps in range."""
+    from gpt.checkpoint import gpt2_problems
+    ft, problems = config["finetune"], []
+    defined = sorted(ft["optimizers"])
+    for name in ft["compare"] + [ft["baseline"]]:
+        if name not in defined:
+            problems.append(f"config key finetune.compare/baseline: {name!r} is not in finetune.optimizers; "
+                            f"allowed: {defined}")
+    if ft["baseline"] not in ft["compare"]:
+        problems.append(f"config key finetune.baseline: {ft['baseline']!r} does not run; allowed: {ft['compare']}")
+    model, data, train = ft["model"], ft["data"], ft["train"]
+    if model["source"] == "nanogpt":
+        run, seed = model["nanogpt"]["run"], model["nanogpt"]["seed"]
+        if run not in config["nanogpt"]["runs"]:
+            problems.append(f"config key finetune.model.nanogpt.run: {run!r} is not a nanogpt run; "
+                            f"allowed: {sorted(config['nanogpt']['runs'])}")
+        if seed not in config["nanogpt"]["seeds"]:
+            problems.append(f"config key finetune.model.nanogpt.seed: {seed} is not a nanogpt seed; "
+                            f"allowed: {config['nanogpt']['seeds']}")
+    if model["source"] == "local":
+        found = gpt2_problems(model["local"]) if model["local"] else ["null: name a checkpoint folder"]
+        problems += [f"config key finetune.model.local: {problem}" for problem in found]
+    if data["source"] == "local":
+        for split in ("train", "val"):
+            path = data["local"][split]
+            if not path or not Path(path).is_file():
+                problems.append(f"config key finetune.data.local.{split}: no file {path!r}")
+    late = [step for step in train["spectra"]["steps"] if step > train["steps"]]
+    if late:
+        problems.append(f"config key finetune.train.spectra.steps: {late} after the last step; allowed: "
+                        f"1 to finetune.train.steps={train['steps']}")
+    if train["val_tokens"] < train["seq_len"]:
+        problems.append(f"config key finetune.train.val_tokens: {train['val_tokens']} is less than one sequence; "
+                        f"allowed: >= finetune.train.seq_len={train['seq_len']}")
+    return problems
+
+
+def config_problems(config):
+    """Everything the schema cannot check, one line per problem naming its key; the methods are checked
+    once the keys they depend on agree."""
+    return consistency_problems(config) + finetune_problems(config) or method_problems(config)
+
+
+# ---------------------------------------------------------------- before the first job (not in a dry run)
+def reachable(host):
+    """Whether a download from host can start here (HF_HUB_OFFLINE=1 says no without asking)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def download_problems(config, rules):
+    """The downloads the planned jobs (their ``rules``) need that cannot be made from here, each with the key
+    that avoids it."""
+    cifar, env_cache = config["airbench"]["data"], os.environ.get("TIKTOKEN_CACHE_DIR")
+    needs = []
+    for planned, key, cache in (("nanogpt_convert", "nanogpt.data.corpus", config["nanogpt"]["data"]["corpus"]),
+                             ("finetune_tokenize", "finetune.data", config["finetune"]["data"])):
+        cached = any(path and Path(path).is_dir() for path in (cache["tiktoken_cache"], env_cache))
+        if planned in rules and not cached:
+            needs.append(("openaipublic.blob.core.windows.net", "GPT-2's tokenizer files", f"{key}.tiktoken_cache "
+                          "to a folder holding tiktoken's cache files (or set TIKTOKEN_CACHE_DIR)"))
+    hub = {"nanogpt_download": ("FineWeb shards", "nanogpt.data.source: local and nanogpt.data.local to the shards"),
+           "finetune_download_model": ("GPT-2's weights", "finetune.model.source: local and finetune.model.local to "
+                                       "a checkpoint folder"),
+           "finetune_download_data": ("TinyStories", "finetune.data.source: local and finetune.data.local to the "
+                                      "text files")}
+    needs += [("huggingface.co", what, fix) for planned, (what, fix) in hub.items() if planned in rules]
+    if "airbench_data" in rules and cifar["source"] == "cifar10" and not cifar["local_copy"]:
+        needs.append((urlparse(cifar["url"]).hostname, "CIFAR-10", "airbench.data.local_copy to cifar-10-python.tar.gz"))
+    return [f"{what}: the planned jobs download from {host}, which cannot be reached from here; offline, set "
+            f"{fix} (README, 'Offline')" for host, what, fix in dict.fromkeys(needs) if not reachable(host)]
+
+
+def gpu_problems(config, gpu_rules, local):
+    """The rules whose jobs ask for a GPU, run ``local``ly on a machine that has none: the paper's full scale on
+    a laptop."""
+    import torch
+    if not gpu_rules or not local or torch.cuda.is_available() or config["gpu_jobs_on_cpu"]:
+        return []
+    return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none: this is the paper's full "
+            "scale, meant for GPU nodes. On a CPU run --profile profiles/quick; on a SLURM cluster --profile "
+            "profiles/slurm; to run them here anyway, --config gpu_jobs_on_cpu=true"]

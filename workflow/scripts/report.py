@@ -1,0 +1,67 @@
+"""How results are shown, the same way by every experiment: figures with their provenance, TeX tables
+and values, numbers and method names as the paper prints them, and the words on anything not made
+from the paper's data."""
+import json
+
+from job import atomic_write
+
+
+def save_figure(fig, pdf, png, prov):
+    """The figure as PDF (for LaTeX) and PNG (for the README), each with the provenance in its metadata."""
+    record = json.dumps(prov)
+    with atomic_write(pdf, "wb") as f:
+        fig.savefig(f, format="pdf", metadata={"Subject": record})
+    with atomic_write(png, "wb") as f:
+        fig.savefig(f, format="png", dpi=150, metadata={"provenance": record})
+
+
+NOT_PAPER_DATA = "not the paper's data"
+
+
+def data_note(what):
+    """The words on every table and figure made from anything but the paper's data."""
+    return f"{NOT_PAPER_DATA} ({what}): a plumbing check, not a result"
+
+
+def data_mark(paper_data):
+    """What follows a quoted number in the text: nothing on the paper's data, else the same words."""
+    return "" if paper_data else f" [{NOT_PAPER_DATA}]"
+
+
+def tex_number(x, digits=3):
+    """x for LaTeX, in text or in math: 0.0123 → 0.0123, 1.5e-05 → 1.5\\times10^{-5} (\\ensuremath)."""
+    mantissa, exponent = f"{x:.{digits}g}".partition("e")[::2]
+    return f"\\ensuremath{{{mantissa}\\times10^{{{int(exponent)}}}}}" if exponent else f"\\ensuremath{{{mantissa}}}"
+
+
+def plural(count, noun):
+    """'1 seed', '3 seeds'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def tex_table(align, header, rows, note=None):
+    """A booktabs tabular: the ``header`` lines (each ending in \\\\), then each row of
+    cells (None: a rule between groups), then ``note`` in italics across the table, if any."""
+    lines = [rf"\begin{{tabular}}{{{align}}}", r"\toprule", *header, r"\midrule"]
+    lines += [r"\midrule" if row is None else " & ".join(map(str, row)) + r" \\" for row in rows]
+    if note:
+        lines += [r"\midrule", rf"\multicolumn{{{len(align)}}}{{l}}{{\emph{{{note}}}}} \\"]
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+
+
+def tex_values(values):
+    """``\\defval{key}{value}`` lines for the paper's ``\\val{key}``."""
+    return "".join(f"\\defval{{{key}}}{{{value}}}\n" for key, value in values.items())
+
+
+def method_label(spec):
+    """Display name of a method spec {lmo: ..., options}: "F-Muon α=0.5", "4-Fanion", a user LMO's own name."""
+    names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion"}
+    lmo = spec["lmo"]
+    prefix, _, base = lmo.rpartition("-") if lmo[:2] in ("f-", "s-") else ("", "", lmo)
+    label = names.get(base, base)
+    if "k" in spec:
+        label = f"{spec['k']}-{label}"
+    if prefix:
+        label = f"{prefix.upper()}-{label} α={spec.get('alpha', 0.5):g}"
+    return label
