@@ -72,7 +72,7 @@ def test_filter_step_is_the_lmo_of_the_flattened_filter(method):
 
 
 def test_lr_decays_linearly_to_zero_and_stays_there():
-    factors = [airbench.lr_factor(step, 200) for step in (0, 50, 100, 199, 200, 250)]
+    factors = [airbench.linear_decay(step, 200) for step in (0, 50, 100, 199, 200, 250)]
     assert factors == pytest.approx([1, 0.75, 0.5, 0.005, 0, 0])
 
 

@@ -172,3 +172,24 @@ def test_killed_run_resumes_without_redoing_finished_jobs(workdir):
 
 def test_lint_is_clean(workdir):
     assert "Congratulations, your workflow is in a good condition!" in snakemake(workdir, "--lint").stdout
+
+
+def test_the_slurm_profile_does_not_restate_the_resources_config_sets():
+    """One source of truth: a GPT job's GPUs, CPUs, memory and time are its config section's `resources`; the SLURM
+    profile adds only where it runs (partition, GPU model)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())["set-resources"]
+    for rule, section in (("nanogpt_train", "nanogpt"), ("finetune_run", "finetune")):
+        assert not set(profile[rule]) & set(config[section]["resources"]), rule
+
+
+def test_the_paper_job_runs_without_torch_or_pandas(tmp_path):
+    """envs/latex.yaml has no PyTorch and no pandas: paper.py and job.py must import without them."""
+    blocker = tmp_path / "sitecustomize.py"  # the interpreter refuses the heavy packages before anything runs
+    blocker.write_text("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
+                       "        if name.split('.')[0] in ('torch', 'pandas', 'numpy', 'fanions'):\n"
+                       "            raise ImportError(f'{name} is not in envs/latex.yaml')\n"
+                       "sys.meta_path.insert(0, Refuse())\n")
+    result = subprocess.run([sys.executable, "-c", "import paper, job"], cwd=SCRIPTS, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr

@@ -72,7 +72,7 @@ def normalize_filters(filters):
         p.mul_(len(p) ** 0.5 / p.norm())
 
 
-def lr_factor(step, steps):
+def linear_decay(step, steps):
     """Linear decay from 1 at step 0 to 0 at ``steps`` (and 0 after)."""
     return max(0.0, 1 - step / steps)
 
@@ -289,9 +289,9 @@ def train_run(model, train_set, test_set, method, hyper, train, seed):
                 outputs = model(inputs, whiten_bias_grad=step < whiten_bias_steps)
                 loss = F.cross_entropy(outputs, targets, label_smoothing=train["label_smoothing"], reduction="sum")
                 loss.backward()
-                sgd.param_groups[0]["lr"] = sgd.param_groups[0]["initial_lr"] * lr_factor(step, whiten_bias_steps)
+                sgd.param_groups[0]["lr"] = sgd.param_groups[0]["initial_lr"] * linear_decay(step, whiten_bias_steps)
                 for group in sgd.param_groups[1:] + fanion.param_groups:
-                    group["lr"] = group["initial_lr"] * lr_factor(step, total_steps)
+                    group["lr"] = group["initial_lr"] * linear_decay(step, total_steps)
                 normalize_filters(model.filters())
                 sgd.step()
                 losses[step] = loss.detach()

@@ -8,7 +8,7 @@ check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources
 import pandas as pd
 
 from job import provenance, read_csv, run_rule, write_csv, write_tex
-from report import data_mark, data_note, plural, save_figure, tex_values
+from report import data_mark, data_note, plural, save_figure, tex_label, tex_table, tex_values
 
 # §6.2, mean ± std (%) over 200 runs at lr 0.4, momentum 0.65: the first version, and the later one.
 PAPER = {"muon": {"v1": (94.00, 0.13), "v2": (94.01, 0.13)},
@@ -92,26 +92,19 @@ def k_figure(summary, source, pdf, png, prov):
 
 
 # ---------------------------------------------------------------- table and values
-def tex_label(label):
-    return label.replace("α", r"$\alpha$")
-
-
 def pm(pair):
     return "--" if pair is None else f"${pair[0]:.2f} \\pm {pair[1]:.2f}$"
 
 
 def table(summary, source):
     """The 200-run table: ours (mean ± std, runs, diverged, seconds per run) beside the paper's two versions."""
-    lines = [r"\begin{tabular}{lrrrrr}", r"\toprule",
-             r"method & ours & runs (diverged) & s / run & paper v1 & paper v2 \\", r"\midrule"]
+    rows = []
     for _, row in summary[summary["experiment"] == "table"].iterrows():
         paper = PAPER.get(row["method"], {"v1": None, "v2": None})
-        cells = [tex_label(row["label"]), pm((row["mean"], row["std"])), f"{row['runs']} ({row['diverged']})",
-                 f"{row['train_seconds']:.2f}", pm(paper["v1"]), pm(paper["v2"])]
-        lines.append(" & ".join(cells) + r" \\")
-    if source != "cifar10":
-        lines.append(r"\midrule" + "\n" + rf"\multicolumn{{6}}{{l}}{{\emph{{{SYNTHETIC_NOTE}}}}} \\")
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+        rows.append([tex_label(row["label"]), pm((row["mean"], row["std"])), f"{row['runs']} ({row['diverged']})",
+                     f"{row['train_seconds']:.2f}", pm(paper["v1"]), pm(paper["v2"])])
+    return tex_table("lrrrrr", [r"method & ours & runs (diverged) & s / run & paper v1 & paper v2 \\"], rows,
+                     None if source == "cifar10" else SYNTHETIC_NOTE)
 
 
 def values(summary, source, settings):

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from job import BadResult, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
-from report import data_mark, data_note, method_label, save_figure, tex_number, tex_values
+from report import data_mark, data_note, method_label, save_figure, tex_label, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import load_gpt2, load_model
 from gpt.data import ShardLoader, hub_download, read_shard, write_shard
@@ -76,7 +76,7 @@ def start_model(source, paths):
     return load_gpt2(Path(paths[0]).parent)
 
 
-def lr_factor(step, steps, warmup_steps, cooldown_steps):
+def warmup_cooldown(step, steps, warmup_steps, cooldown_steps):
     """Linear warm-up from 0, constant, linear to 0 over the last cooldown_steps."""
     return min(1.0, (step + 1) / warmup_steps, (steps - step) / cooldown_steps)
 
@@ -171,7 +171,7 @@ def run(settings, start_paths, train_file, val_file, device):
                 sigma = torch.linalg.svdvals(p.grad.float()).cpu().numpy()
                 spectra += [{"step": step + 1, "matrix": name, "index": i + 1, "sigma": s} for i, s in enumerate(sigma)]
         for group, base in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = base * lr_factor(step, train["steps"], train["warmup_steps"], train["cooldown_steps"])
+            group["lr"] = base * warmup_cooldown(step, train["steps"], train["warmup_steps"], train["cooldown_steps"])
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     summary = {"final_val_loss": rows[-1]["val_loss"] if diverged_step is None else math.nan,
@@ -252,19 +252,17 @@ def label(optimizers, name):
 
 
 def table(best, grid, optimizers, note):
-    lines = [r"\begin{tabular}{lrrrr}", r"\toprule",
-             r"optimizer & best lr & final val.\ loss at best lr & width (decades) & diverged runs \\", r"\midrule"]
+    rows = []
     for r in best.itertuples():
         diverged, runs = grid.loc[grid["optimizer"] == r.optimizer, ["diverged", "seeds"]].sum()
         loss = "--" if math.isnan(r.best) else f"${r.best:.4f}$" + ("" if math.isnan(r.best_std) else
                                                                      rf" $\pm$ ${r.best_std:.4f}$")
         width = ("$\\ge$ " if r.censored else "") + f"${r.width:.2f}$"
         lr = "--" if math.isnan(r.best_lr) else tex_number(r.best_lr, 3)
-        name = label(optimizers, r.optimizer).replace("α", r"$\alpha$")
-        lines.append(f"{name} & {lr} & {loss} & {width} & {diverged}/{runs} \\\\")
-    if note:
-        lines += [r"\midrule", rf"\multicolumn{{5}}{{l}}{{\emph{{{note}}}}} \\"]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+        name = tex_label(label(optimizers, r.optimizer))
+        rows.append([name, lr, loss, width, f"{diverged}/{runs}"])
+    return tex_table("lrrrr", [r"optimizer & best lr & final val.\ loss at best lr & width (decades) & diverged runs \\"],
+                     rows, note)
 
 
 def decades(row):

@@ -94,17 +94,16 @@ def package_versions():
 
 
 def provenance(snakemake, device="cpu"):
-    """The record written into each result: what made it, from which settings, where. No clock time: two
-    identical runs write identical files (the file's own time says when)."""
-    return {
-        "rule": snakemake.rule,
-        "wildcards": dict(snakemake.wildcards.items()),
-        "settings": snakemake.params.get("settings"),
-        "scale": snakemake.config["scale"],
-        "git_commit": git_commit(),
-        "packages": package_versions(),
-        "device": device_name(device),
-    }
+    """The record written into each result of a Snakemake job (see ``provenance_record``)."""
+    return provenance_record(snakemake.rule, snakemake.params.get("settings"), snakemake.config["scale"],
+                             device_name(device), dict(snakemake.wildcards.items()))
+
+
+def provenance_record(rule, settings, scale, device, wildcards=None):
+    """What made a result, from which settings, where. No clock time: two identical runs write identical
+    files (the file's own time says when)."""
+    return {"rule": rule, "wildcards": wildcards or {}, "settings": settings, "scale": scale,
+            "git_commit": git_commit(), "packages": package_versions(), "device": device}
 
 
 @contextmanager

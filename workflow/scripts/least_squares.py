@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from job import BadResult, lmo_options, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
-from report import method_label, plural, save_figure, tex_number, tex_values
+from report import method_label, plural, save_figure, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 # The paper's §6.1 numbers at n = 50, for the table beside ours.
@@ -147,18 +147,12 @@ def plot(traces, path_pdf, path_png, prov):
 def theory_table(theory, n):
     """The theory table at size n (mean over seeds), ours beside the paper's."""
     mean = theory[theory["size"] == n].groupby("lmo", sort=False).mean(numeric_only=True)
-    lines = [r"\begin{tabular}{lrrrrrrr}", r"\toprule",
-             r" & \multicolumn{3}{c}{ours} & \multicolumn{3}{c}{paper} & \\",
-             r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}",
-             r"method & $L$ & $\eta = \varepsilon/L$ & $K$ & $L$ & $\eta$ & $K$ & mean $\|\nabla F\|_\dagger$ / bound \\",
-             r"\midrule"]
-    for lmo, row in mean.iterrows():
-        paper = PAPER[lmo]
-        cells = [method_label({"lmo": lmo}), tex_number(row.L), tex_number(row.lr), f"{row.K:.0f}",
-                 tex_number(paper["L"]), tex_number(paper["lr"]), f"{paper['K']}",
-                 f"{tex_number(row.mean_grad_dual)} / {tex_number(row.bound)}"]
-        lines.append(" & ".join(cells) + r" \\")
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+    header = [r" & \multicolumn{3}{c}{ours} & \multicolumn{3}{c}{paper} & \\", r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}",
+              r"method & $L$ & $\eta = \varepsilon/L$ & $K$ & $L$ & $\eta$ & $K$ & mean $\|\nabla F\|_\dagger$ / bound \\"]
+    rows = [[method_label({"lmo": lmo}), tex_number(row.L), tex_number(row.lr), f"{row.K:.0f}",
+             tex_number(PAPER[lmo]["L"]), tex_number(PAPER[lmo]["lr"]), f"{PAPER[lmo]['K']}",
+             f"{tex_number(row.mean_grad_dual)} / {tex_number(row.bound)}"] for lmo, row in mean.iterrows()]
+    return tex_table("lrrrrrrr", header, rows)
 
 
 def values(summary, theory, settings):

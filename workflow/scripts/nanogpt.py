@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from job import BadResult, REPO, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
-from report import data_mark, data_note, plural, save_figure, tex_number, tex_values
+from report import data_mark, data_note, method_label, plural, save_figure, tex_label, tex_number, tex_table, tex_values
 from gpt.data import hub_download, read_shard, write_shard
 from gpt.model import EOT
 
@@ -118,9 +118,9 @@ def load_runs(curves, summaries):
 
 
 def label(row):
-    name = {"muon": "Muon", "f-muon": "F-Muon", "s-muon": "S-Muon"}.get(row.lmo, row.lmo)
-    alpha = "" if pd.isna(row.alpha) else rf" $\alpha={row.alpha:g}$"
-    return f"{name}{alpha}, lr {row.lr:g}"
+    """"F-Muon $\\alpha=0.5$, lr 0.07"."""
+    method = {"lmo": row.lmo, **({} if pd.isna(row.alpha) else {"alpha": row.alpha})}
+    return f"{tex_label(method_label(method))}, lr {row.lr:g}"
 
 
 def summarize(runs, baseline):
@@ -137,17 +137,15 @@ def summarize(runs, baseline):
 
 
 def table(summary, source):
-    lines = [r"\begin{tabular}{lrrrrr}", r"\toprule",
-             r"method & seeds & final val.\ loss & paper & ms/step & $\times$ baseline \\", r"\midrule"]
+    rows = []
     for r in summary.itertuples():
         loss = f"${r.mean:.4f}$" + ("" if pd.isna(r.std) else rf" $\pm$ ${r.std:.4f}$")
         paper = "--" if r.paper is None or pd.isna(r.paper) else f"${r.paper:g}$"
-        lines.append(f"{r.label} & {r.seeds} & {loss} & {paper} & ${r.ms_per_step:.0f}$ & ${r.time_ratio:.3f}$ \\\\")
+        rows.append([r.label, r.seeds, loss, paper, f"${r.ms_per_step:.0f}$", f"${r.time_ratio:.3f}$"])
     mean, std, count = RECORD
-    lines += [r"\midrule", rf"record 2024-11-24 (its Muon, lr 0.05) & {count} & ${mean:.4f}$ $\pm$ ${std:.4f}$ & & & \\"]
-    if source not in PAPER_DATA:
-        lines += [r"\midrule", rf"\multicolumn{{6}}{{l}}{{\emph{{{DATA_NOTES[source]}}}}} \\"]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+    rows += [None, ["record 2024-11-24 (its Muon, lr 0.05)", count, rf"${mean:.4f}$ $\pm$ ${std:.4f}$", "", "", ""]]
+    return tex_table("lrrrrr", [r"method & seeds & final val.\ loss & paper & ms/step & $\times$ baseline \\"], rows,
+                     None if source in PAPER_DATA else DATA_NOTES[source])
 
 
 def figure(curves, summary, source, pdf, png, prov):

@@ -2,6 +2,7 @@
 and values, numbers and method names as the paper prints them, and the words on anything not made
 from the paper's data."""
 import json
+import re
 
 from job import atomic_write
 
@@ -65,3 +66,8 @@ def method_label(spec):
     if prefix:
         label = f"{prefix.upper()}-{label} α={spec.get('alpha', 0.5):g}"
     return label
+
+
+def tex_label(label):
+    """A method label for TeX: "F-Muon α=0.5" → "F-Muon $\\alpha=0.5$"."""
+    return re.sub(r"α=(\S+)", r"$\\alpha=\1$", label)

@@ -24,7 +24,7 @@ import time
 from numpy.linalg import LinAlgError
 
 from job import BadResult, device_name, provenance, read_csv, run_rule, write_csv, write_tex
-from report import save_figure, tex_number, tex_values
+from report import save_figure, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 import pandas as pd
 import torch
@@ -252,11 +252,10 @@ def warm_start_job(snakemake):
     frame = warm_start(record["momenta"], settings["ks"], settings["rtol"])
     write_csv(frame, out.csv, prov)
     summary = warm_start_summary(frame)
-    lines = [r"\begin{tabular}{rrrrr}", r"\toprule",
-             r"$k$ & products, cold & products, warm & cold / warm & worst error, warm \\", r"\midrule"]
-    lines += [f"{r.k} & {r.cold:.0f} & {r.warm:.0f} & {r.ratio:.2f} & {tex_number(r.error_warm)} \\\\"
-              for r in summary.itertuples()]
-    write_tex("\n".join([*lines, r"\bottomrule", r"\end{tabular}", ""]), out.table, prov)
+    rows = [[r.k, f"{r.cold:.0f}", f"{r.warm:.0f}", f"{r.ratio:.2f}", tex_number(r.error_warm)]
+            for r in summary.itertuples()]
+    header = r"$k$ & products, cold & products, warm & cold / warm & worst error, warm \\"
+    write_tex(tex_table("rrrrr", [header], rows), out.table, prov)
     m, n = record["momenta"].shape[-2:]
     values = {"topk.warm.parameter": record["parameter"].replace("_", r"\_"), "topk.warm.shape": f"${m}\\times {n}$",
               "topk.warm.steps": len(record["steps"]), "topk.warm.rtol": tex_number(settings["rtol"])}
@@ -309,21 +308,19 @@ def report_job(snakemake):
     prov = provenance(snakemake)  # the measurements name their own device in the CSV
     write_csv(frame, snakemake.output.csv, prov)
     ks = sorted(frame.k.unique())
-    lines = [r"\begin{tabular}{ll" + "r" * len(ks) + "}", r"\toprule",
-             "matrix & method & " + " & ".join(f"$k={k}$" for k in ks) + r" \\", r"\midrule"]
-    for matrix, rows in frame.groupby("matrix", sort=False):
-        for method, by_k in rows.groupby("method", sort=False):
+    rows = []
+    for matrix, group in frame.groupby("matrix", sort=False):
+        for method, by_k in group.groupby("method", sort=False):
             by_k = by_k.set_index("k")
-            lines.append(f"{matrix} & {method} & " + " & ".join(cell(by_k.loc[k]) for k in ks) + r" \\")
-        lines.append(r"\midrule")
-    for method, times in PAPER.items():
-        lines.append(f"paper (Colab) & {method} & "
-                     + " & ".join(milliseconds(1e3 * times[k]) if k in times else "--" for k in ks) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", ""]
+            rows.append([matrix, method, *(cell(by_k.loc[k]) for k in ks)])
+        rows.append(None)
+    rows += [["paper (Colab)", method, *(milliseconds(1e3 * times[k]) if k in times else "--" for k in ks)]
+             for method, times in PAPER.items()]
+    text = tex_table("ll" + "r" * len(ks), ["matrix & method & " + " & ".join(f"$k={k}$" for k in ks) + r" \\"], rows)
     if any(spread(row) > SPREAD for row in frame.itertuples()):
-        lines.append(rf"\par\footnotesize $^\dagger$ the repetitions spread over more than {SPREAD:.0%} of the median"
-                     .replace("%", r"\%"))
-    write_tex("\n".join(lines), snakemake.output.table, prov)
+        text += (rf"\par\footnotesize $^\dagger$ the repetitions spread over more than {SPREAD:.0%} of the median"
+                 .replace("%", r"\%"))
+    write_tex(text, snakemake.output.table, prov)
 
     matrices, methods = list(frame.matrix.unique()), list(frame.method.unique())
     color = colors(methods)

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.path.insert(0, str(Path(__file__).parent))
-from job import atomic_write, device_name, git_commit, load_extra_lmos, package_versions, write_csv, write_json  # noqa: E402
+from job import atomic_write, device_name, load_extra_lmos, provenance_record, write_csv, write_json  # noqa: E402
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import save_model  # noqa: E402
 from gpt.data import ShardLoader  # noqa: E402
@@ -42,7 +42,7 @@ from gpt.model import GPT, CastedLinear, GPTConfig, hidden_matrix  # noqa: E402
 
 
 # ---------------------------------------------------------------- schedules
-def lr_factor(step, steps, cooldown_steps):
+def cooldown(step, steps, cooldown_steps):
     """1 until the cooldown, then linearly to 0 at the last step."""
     return min(1.0, (steps - step) / cooldown_steps)
 
@@ -147,7 +147,7 @@ def train_step(step, settings, ddp, optimizer, base_lrs, loader, window, world, 
     warmup = settings["momentum_warmup"]
     optimizer.param_groups[0]["momentum"] = momentum_at(step, warmup["start"], settings["momentum"], warmup["steps"])
     for group, base in zip(optimizer.param_groups, base_lrs):
-        group["lr"] = base * lr_factor(step, settings["steps"], settings["cooldown_steps"])
+        group["lr"] = base * cooldown(step, settings["steps"], settings["cooldown_steps"])
         for p in group["params"]:
             p.grad /= accumulation
     optimizer.step()
@@ -262,8 +262,7 @@ def write_outputs(settings, rows, timing, world, device, curve_path, summary_pat
         "compile_s": None if first is None else max(first - ms_per_step / 1000, 0.0),
         "peak_memory_mib": torch.cuda.max_memory_allocated(device) // 2**20 if device.type == "cuda" else None,
     }
-    prov = {"rule": "nanogpt_train", "settings": settings, "scale": settings["scale"], "git_commit": git_commit(), "packages": package_versions(),
-            "device": f"{world} × {device_name(device)}"}
+    prov = provenance_record("nanogpt_train", settings, settings["scale"], f"{world} × {device_name(device)}")
     write_csv(pd.DataFrame(rows), curve_path, prov)
     write_json({**summary, "provenance": prov}, summary_path)
 
