@@ -185,7 +185,7 @@ def test_report_counts_diverged_runs_and_sets_the_paper_beside_ours():
     fmuon = summary.set_index("method").loc["f-muon"]
     assert (fmuon.runs, fmuon.diverged, fmuon["mean"]) == (4, 1, pytest.approx(91.0))
     table = airbench_report.table(summary, "cifar10")
-    assert r"F-Muon $\alpha$=0.5 & $91.00 \pm 1.00$ & 4 (1) & 2.10 & $94.01 \pm 0.14$ & $94.02 \pm 0.13$" in table
+    assert r"F-Muon $\alpha=0.5$ & $91.00 \pm 1.00$ & 4 (1) & 2.10 & $94.01 \pm 0.14$ & $94.02 \pm 0.13$" in table
     assert "synthetic" not in table
 
 

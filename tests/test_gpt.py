@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO / "workflow/scripts"))
 import nanogpt  # noqa: E402
 import train_gpt  # noqa: E402
 from job import read_csv  # noqa: E402
-from gpt.data import MAGIC, ShardLoader, read_shard, write_shard  # noqa: E402
+from gpt.data import MAGIC, ShardLoader, gpt2_encoding, read_shard, write_shard  # noqa: E402
 from gpt.model import EOT, GPT, GPTConfig, attend, document_causal_mask  # noqa: E402
 from torch.nn.attention.flex_attention import create_block_mask  # noqa: E402
 
@@ -83,7 +83,7 @@ def test_ranks_read_consecutive_slices_and_the_state_resumes(tmp_path):
 def test_converter_on_the_tinystories_fixture(tmp_path):
     text = (SHARED / "tinystories/tinystories_sample.txt").read_text(encoding="utf-8")
     stories = [s.strip() for s in text.split("<|endoftext|>") if s.strip()]
-    encoding = nanogpt.gpt2_encoding(SHARED / "gpt2_tokenizer/tiktoken_cache")
+    encoding = gpt2_encoding(SHARED / "gpt2_tokenizer/tiktoken_cache")
     assert encoding.encode("Hello world") == [15496, 995]
     train, val = nanogpt.convert(text, 1, encoding)
     write_shard(tmp_path / "train.bin", train)

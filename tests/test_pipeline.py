@@ -193,3 +193,33 @@ def test_the_paper_job_runs_without_torch_or_pandas(tmp_path):
     result = subprocess.run([sys.executable, "-c", "import paper, job"], cwd=SCRIPTS, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert result.returncode == 0, result.stderr
+
+
+def readme_files(section):
+    """The code blocks of a README section that begin with '# <path>': {path: the rest of the block}."""
+    text = (REPO / "README.md").read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```\w*\n# (\S+)\n(.*?)```", text, re.S)
+    return {path: body for path, body in blocks}
+
+
+def test_the_readme_walk_through_adds_an_experiment_the_quick_profile_builds(workdir):
+    """README 'Add an experiment', followed to the letter: its four pieces (a .smk, a script, a config section and a
+    schema section appended as they are) and nothing else; the quick profile plans it with the paper and builds it,
+    also with the user's LMO of 'Add a norm'."""
+    files = readme_files("Add an experiment")
+    assert sorted(files) == ["config.yaml", "workflow/rules/quadratic.smk", "workflow/schemas/config.schema.yaml",
+                             "workflow/scripts/quadratic.py"]
+    for path, body in files.items():
+        with open(workdir / path, "a") as f:  # the two new files are created, the two sections appended
+            f.write(body)
+    (workdir / "my_norms.py").write_text(readme_files("Add a norm")["my_norms.py"])
+    assert "quadratic" in job_counts(snakemake(workdir, "-n", "--profile", "profiles/quick").stdout)
+    target = "results/quadratic/steps.csv"
+    snakemake(workdir, "--profile", "profiles/quick", "--cores", "1", target, "results/values/quadratic.tex",
+              "--config", "extra_lmos=[my_norms.py]", "quadratic={method: {lmo: columns}}")
+    sys.path.insert(0, str(SCRIPTS))
+    from job import read_csv, read_provenance
+    steps = read_csv(workdir / target, ["step", "loss"], finite=["loss"])
+    assert len(steps) == 51 and steps.loss.iloc[-1] < 0.1 * steps.loss.iloc[0]
+    assert read_provenance(workdir / target)["settings"]["method"] == {"lmo": "columns"}
+    assert "quadratic.loss" in (workdir / "results/values/quadratic.tex").read_text()

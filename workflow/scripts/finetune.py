@@ -23,9 +23,8 @@ from job import BadResult, atomic_write, provenance, read_csv, read_json, run_ru
 from report import data_mark, data_note, method_label, save_figure, tex_label, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import load_gpt2, load_model
-from gpt.data import ShardLoader, hub_download, read_shard, write_shard
+from gpt.data import ShardLoader, generated_corpus, gpt2_encoding, hub_download, read_shard, write_shard
 from gpt.model import EOT, hidden_matrix
-from nanogpt import generated_corpus, gpt2_encoding
 
 
 # ---------------------------------------------------------------- data

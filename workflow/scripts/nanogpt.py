@@ -8,7 +8,6 @@ marked as such everywhere and are never the paper's results.
 """
 import math
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 
 from job import BadResult, REPO, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
 from report import data_mark, data_note, method_label, plural, save_figure, tex_label, tex_number, tex_table, tex_values
-from gpt.data import hub_download, read_shard, write_shard
+from gpt.data import generated_corpus, gpt2_encoding, hub_download, read_shard, write_shard
 from gpt.model import EOT
 
 # §6.3: final validation loss after 1750 steps (lr, momentum 0.95); α = 0.3 is only "not lower than α = −0.1".
@@ -30,39 +29,6 @@ DATA_NOTES = {"corpus": data_note("a text corpus tokenized here, not FineWeb"),
 
 
 # ---------------------------------------------------------------- data
-def generated_corpus(documents, seed):
-    """Short stories from a small grammar (deterministic in seed): a learnable stand-in for TinyStories."""
-    rng = random.Random(seed)
-    names, animals = ["Tom", "Lily", "Max", "Sue", "Ben", "Mia"], ["cat", "dog", "bird", "fox", "frog", "bear"]
-    places, things = ["park", "garden", "forest", "river", "house"], ["ball", "kite", "hat", "apple", "box"]
-    feelings, verbs = ["happy", "sad", "tired", "brave", "curious"], ["played", "ran", "jumped", "sang", "slept"]
-    stories = []
-    for _ in range(documents):
-        name, animal, place, thing = (rng.choice(words) for words in (names, animals, places, things))
-        sentences = [f"Once upon a time, there was a {rng.choice(feelings)} {animal} named {name}.",
-                     f"{name} lived near the {place}."]
-        for _ in range(rng.randint(2, 5)):
-            sentences.append(rng.choice([
-                f"One day, {name} found a {thing} in the {rng.choice(places)}.",
-                f"{name} {rng.choice(verbs)} with the {thing} all day.",
-                f"The {thing} made {name} feel {rng.choice(feelings)}.",
-                f"{name} met a {rng.choice(animals)} who {rng.choice(verbs)} by the {rng.choice(places)}."]))
-        sentences.append(f"At night, {name} went home and felt {rng.choice(feelings)}. The end.")
-        stories.append(" ".join(sentences))
-    return "\n<|endoftext|>\n".join(stories) + "\n<|endoftext|>\n"
-
-
-def gpt2_encoding(tiktoken_cache):
-    """tiktoken's GPT-2 encoding, from the offline cache when that folder exists (else tiktoken downloads it)."""
-    if tiktoken_cache and Path(tiktoken_cache).is_dir():
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(Path(tiktoken_cache).resolve())
-    else:
-        print(f"no tokenizer cache at {tiktoken_cache}: tiktoken downloads GPT-2's BPE files (offline, point "
-              "nanogpt.data.corpus.tiktoken_cache at a folder holding them)")
-    import tiktoken
-    return tiktoken.get_encoding("gpt2")
-
-
 def convert(text, val_documents, encoding):
     """A corpus (documents separated by <|endoftext|>) as (train, val) token arrays: each document is
     <|endoftext|> followed by its GPT-2 tokens, as in modded-nanogpt's fineweb shards; the first

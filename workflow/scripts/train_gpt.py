@@ -186,6 +186,19 @@ def load_checkpoint(path, settings, device):
 
 
 # ---------------------------------------------------------------- main
+def resume(checkpoint_path, settings, device, model, optimizer, loader, log):
+    """Model, optimizer and loader restored from the run's checkpoint, if there is one; the run's rows,
+    timing, next step and saved momenta (empty, step 0 on a fresh start)."""
+    state = load_checkpoint(checkpoint_path, settings, device)
+    if state is None:
+        return [], {"first_step_s": None, "train_s": 0.0, "timed_steps": 0}, 0, []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    loader.load_state_dict(state["loader"])
+    log(f"resumed at step {state['step']} from {checkpoint_path}")
+    return state["rows"], state["timing"], state["step"], state["momenta"]
+
+
 def train(settings, curve_path, summary_path, checkpoint_path, momentum_path, model_path=None):
     """Run (or resume) one training run; rank 0 writes CURVE, SUMMARY, MOMENTUM (and MODEL). Returns the raw model."""
     rank, world, device = distributed_setup()
@@ -200,16 +213,9 @@ def train(settings, curve_path, summary_path, checkpoint_path, momentum_path, mo
     optimizer = build_optimizer(model, settings)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     loader = ShardLoader(settings["train_files"], settings["seq_len"], rank, world)
-    rows, timing, start = [], {"first_step_s": None, "train_s": 0.0, "timed_steps": 0}, 0
-    snapshot, momenta = settings["momentum_snapshot"], []
+    snapshot = settings["momentum_snapshot"]
     watched = hidden_matrix(model, snapshot["parameter"], "nanogpt.train.momentum_snapshot.parameter")
-    state = load_checkpoint(checkpoint_path, settings, device)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        loader.load_state_dict(state["loader"])
-        rows, timing, start, momenta = state["rows"], state["timing"], state["step"], state["momenta"]
-        log(f"resumed at step {start} from {checkpoint_path}")
+    rows, timing, start, momenta = resume(checkpoint_path, settings, device, model, optimizer, loader, log)
     compiled = torch.compile(model, dynamic=False) if settings["compile"] else model
     ddp = DDP(compiled, device_ids=[device] if device.type == "cuda" else None) if world > 1 else compiled
     steps, w = settings["steps"], settings["window"]

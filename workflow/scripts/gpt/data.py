@@ -1,10 +1,12 @@
-"""Token shards: the binary format of modded-nanogpt's fineweb10B files, one reader, one loader.
+"""GPT data: token shards in the binary format of modded-nanogpt's fineweb10B files (one reader, one loader),
+the GPT-2 tokenizer, a generated stand-in corpus, and the checked download from the Hugging Face hub.
 
 A shard is 256 little-endian int32 (magic 20240520, version 1, the token count, then zeros),
 followed by the tokens as little-endian uint16 (GPT-2 ids < 65536). Every document starts with
 <|endoftext|> (50256), which the model's document mask uses as the boundary.
 """
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -83,3 +85,36 @@ def hub_download(repo, filename, path, sha256=None, repo_type="dataset", revisio
         if sha256 and digest != sha256:
             raise ValueError(f"{repo}/{filename}: sha256 {digest}, the config pins {sha256}; nothing was written")
         os.replace(local, path)
+
+
+def generated_corpus(documents, seed):
+    """Short stories from a small grammar (deterministic in seed): a learnable stand-in for TinyStories."""
+    rng = random.Random(seed)
+    names, animals = ["Tom", "Lily", "Max", "Sue", "Ben", "Mia"], ["cat", "dog", "bird", "fox", "frog", "bear"]
+    places, things = ["park", "garden", "forest", "river", "house"], ["ball", "kite", "hat", "apple", "box"]
+    feelings, verbs = ["happy", "sad", "tired", "brave", "curious"], ["played", "ran", "jumped", "sang", "slept"]
+    stories = []
+    for _ in range(documents):
+        name, animal, place, thing = (rng.choice(words) for words in (names, animals, places, things))
+        sentences = [f"Once upon a time, there was a {rng.choice(feelings)} {animal} named {name}.",
+                     f"{name} lived near the {place}."]
+        for _ in range(rng.randint(2, 5)):
+            sentences.append(rng.choice([
+                f"One day, {name} found a {thing} in the {rng.choice(places)}.",
+                f"{name} {rng.choice(verbs)} with the {thing} all day.",
+                f"The {thing} made {name} feel {rng.choice(feelings)}.",
+                f"{name} met a {rng.choice(animals)} who {rng.choice(verbs)} by the {rng.choice(places)}."]))
+        sentences.append(f"At night, {name} went home and felt {rng.choice(feelings)}. The end.")
+        stories.append(" ".join(sentences))
+    return "\n<|endoftext|>\n".join(stories) + "\n<|endoftext|>\n"
+
+
+def gpt2_encoding(tiktoken_cache):
+    """tiktoken's GPT-2 encoding, from the offline cache when that folder exists (else tiktoken downloads it)."""
+    if tiktoken_cache and Path(tiktoken_cache).is_dir():
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(Path(tiktoken_cache).resolve())
+    else:
+        print(f"no tokenizer cache at {tiktoken_cache}: tiktoken downloads GPT-2's BPE files (offline, point "
+              "the section's tiktoken_cache at a folder holding them)")
+    import tiktoken
+    return tiktoken.get_encoding("gpt2")
