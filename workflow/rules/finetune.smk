@@ -13,7 +13,7 @@ FT_NG = FT_MODEL["nanogpt"]
 FT_START = {  # the starting model's files, by model.source
     "hub": [f"data/gpt2/{FT_HUB['name']}/config.json", f"data/gpt2/{FT_HUB['name']}/model.safetensors"],
     "local": [f"{FT_MODEL['local']}/config.json", f"{FT_MODEL['local']}/model.safetensors"],
-    "nanogpt": lambda w: NG_RUN_FILE.format(run=FT_NG["run"], seed=FT_NG["seed"], file="model.pt"),  # nanogpt.smk
+    "nanogpt": lambda w: [NG_RUN_FILE.format(run=FT_NG["run"], seed=FT_NG["seed"], file="model.pt")],  # nanogpt.smk
 }[FT_MODEL["source"]]
 FT_MODEL_NAME = {
     "hub": f"GPT-2 ({FT_HUB['owner']}/{FT_HUB['name']})",

@@ -52,7 +52,8 @@ def synthetic_tokens(count, seed, mean_document=512):
 # ---------------------------------------------------------------- training
 def launch(settings, processes, threads, curve, summary, checkpoint, momentum, model):
     """train_gpt.py under torchrun with this interpreter: one process per GPU (one on a CPU), its output to the
-    log, its settings in a file beside the checkpoint. The workers watch this process (TRAIN_GPT_PARENT) and stop when it is gone."""
+    log, its settings in a file beside the checkpoint (removed with it when the run completes). The workers
+    watch this process (TRAIN_GPT_PARENT) and stop when it is gone."""
     settings_file = f"{checkpoint}.settings.json"  # beside the checkpoint: what the workers read
     write_json(settings, settings_file)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
@@ -60,6 +61,7 @@ def launch(settings, processes, threads, curve, summary, checkpoint, momentum, m
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout,
                    env={**os.environ, "OMP_NUM_THREADS": str(threads), "TRAIN_GPT_PARENT": str(os.getpid())})
+    Path(settings_file).unlink()
 
 
 # ---------------------------------------------------------------- report
