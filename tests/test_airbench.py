@@ -173,9 +173,10 @@ def test_non_finite_loss_is_recorded_as_diverged_with_its_step(method):
 # ---------------------------------------------------------------- the report
 def report_runs(source):
     rows = [{"experiment": "table", "method": method, "label": label, "lmo": method, "alpha": alpha, "k": None,
-             "data": source, "seed": seed, "accuracy": 0.9 + 0.01 * seed, "diverged": False,
-             "train_seconds": seconds, "eval_seconds": 0.1}
-            for method, label, alpha, seconds in (("muon", "Muon", None, 2.0), ("f-muon", "F-Muon α=0.5", 0.5, 2.1))
+             "lr": lr, "momentum": momentum, "data": source, "seed": seed, "accuracy": 0.9 + 0.01 * seed,
+             "diverged": False, "train_seconds": seconds, "eval_seconds": 0.1}
+            for method, label, alpha, lr, momentum, seconds in (("muon", "Muon", None, 0.24, 0.6, 2.0),
+                                                               ("f-muon", "F-Muon α=0.5", 0.5, 0.4, 0.65, 2.1))
             for seed in range(3)]
     return pd.DataFrame(rows + [rows[-1] | {"seed": 3, "accuracy": math.nan, "diverged": True}])
 
@@ -185,7 +186,8 @@ def test_report_counts_diverged_runs_and_sets_the_paper_beside_ours():
     fmuon = summary.set_index("method").loc["f-muon"]
     assert (fmuon.runs, fmuon.diverged, fmuon["mean"]) == (4, 1, pytest.approx(91.0))
     table = airbench_report.table(summary, "cifar10")
-    assert r"F-Muon $\alpha=0.5$ & $91.00 \pm 1.00$ & 4 (1) & 2.10 & $94.01 \pm 0.14$ & $94.02 \pm 0.13$" in table
+    assert r"F-Muon $\alpha=0.5$ & 0.4, 0.65 & $91.00 \pm 1.00$ & 4 (1) & 2.10 & $94.01 \pm 0.14$ & $94.02 \pm 0.13$" in table
+    assert r"Muon & 0.24, 0.6 & $91.00 \pm 1.00$" in table  # Muon at its own reference settings
     assert "synthetic" not in table
 
 
@@ -221,3 +223,22 @@ def test_quick_airbench_builds_every_figure_and_table_marked_synthetic(workdir):
     assert "synthetic" in table and "94.01" in table
     assert "synthetic" in (workdir / "results/values/airbench.tex").read_text()
     assert all((workdir / target).stat().st_size > 0 for target in targets)
+
+
+def test_a_method_runs_at_its_own_settings_where_the_experiment_says_so(workdir):
+    """The 200-run table: F-Muon and S-Muon at the tuned settings, Muon at airbench94_muon's own (method_hyper); a
+    method_hyper naming no method or no settings is refused before any job."""
+    result = snakemake(workdir, "-n", "--cores", "1", "-p", "results/airbench/runs/table/muon/block0.csv",
+                       "results/airbench/runs/table/f-muon/block0.csv", "--config", "gpu_jobs_on_cpu=true")
+    assert result.returncode == 0
+    sys.path.insert(0, str(REPO / "workflow"))
+    import experiments
+    import yaml
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert experiments.airbench_hyper(config, "table", "muon") == "reference"
+    assert experiments.airbench_hyper(config, "table", "f-muon") == "tuned"
+    assert experiments.airbench_hyper(config, "alpha_tuned", "s-muon_alpha0.5") == "tuned"
+    bad = snakemake(workdir, "-n", "--config", "airbench={experiments: {table: {method_hyper: {adam: reference, "
+                    "muon: best}}}}", check=False)
+    assert "config key airbench.experiments.table.method_hyper.adam: no method 'adam'" in bad.stdout
+    assert "config key airbench.experiments.table.method_hyper.muon: 'best' is not a key of airbench.hyper" in bad.stdout

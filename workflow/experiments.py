@@ -15,17 +15,29 @@ from urllib.parse import urlparse
 
 
 # ---------------------------------------------------------------- expansions
-def airbench_methods(config, experiment):
-    """{id: spec} of an airbench experiment; each value of a swept option is one method, "f-muon_alpha0.5"."""
-    section = config["airbench"]["experiments"][experiment]
+def swept(section, name):
+    """{id: spec} of one method of an airbench experiment section: each value of a swept option is one method,
+    "f-muon_alpha0.5" (unswept: the method itself)."""
+    spec, sweep = section["methods"][name], section.get("sweep", {}).get(name, {})
     methods = {}
-    for name, spec in section["methods"].items():
-        sweep = section.get("sweep", {}).get(name, {})
-        for values in itertools.product(*sweep.values()):
-            option = dict(zip(sweep, values))
-            suffix = "".join(f"_{key}{value:g}" for key, value in option.items())
-            methods[f"{name}{suffix}"] = spec | option
+    for values in itertools.product(*sweep.values()):
+        option = dict(zip(sweep, values))
+        methods[name + "".join(f"_{key}{value:g}" for key, value in option.items())] = spec | option
     return methods
+
+
+def airbench_methods(config, experiment):
+    """{id: spec} of an airbench experiment, its swept methods expanded."""
+    section = config["airbench"]["experiments"][experiment]
+    return {id: spec for name in section["methods"] for id, spec in swept(section, name).items()}
+
+
+def airbench_hyper(config, experiment, method):
+    """The name of the filter optimizer's settings (a key of airbench.hyper) for one method id of an experiment:
+    its base method's entry in ``method_hyper``, else the experiment's ``hyper``."""
+    section = config["airbench"]["experiments"][experiment]
+    name = next(name for name in section["methods"] if method in swept(section, name))
+    return section.get("method_hyper", {}).get(name, section["hyper"])
 
 
 def airbench_seeds(config, experiment, block):
@@ -91,9 +103,14 @@ def consistency_problems(config):
         if run not in runs:
             problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
     for name, experiment in ab["experiments"].items():
-        if experiment["hyper"] not in ab["hyper"]:
-            problems.append(f"config key airbench.experiments.{name}.hyper: {experiment['hyper']!r} is not a key of "
-                            f"airbench.hyper; allowed: {sorted(ab['hyper'])}")
+        for path, hyper in [("hyper", experiment["hyper"]),
+                            *((f"method_hyper.{m}", h) for m, h in experiment.get("method_hyper", {}).items())]:
+            if hyper not in ab["hyper"]:
+                problems.append(f"config key airbench.experiments.{name}.{path}: {hyper!r} is not a key of "
+                                f"airbench.hyper; allowed: {sorted(ab['hyper'])}")
+        for method in sorted(set(experiment.get("method_hyper", {})) - set(experiment["methods"])):
+            problems.append(f"config key airbench.experiments.{name}.method_hyper.{method}: no method {method!r}; "
+                            f"allowed: {sorted(experiment['methods'])}")
         for method in sorted(set(experiment.get("sweep", {})) - set(experiment["methods"])):
             problems.append(f"config key airbench.experiments.{name}.sweep.{method}: no method {method!r} to sweep; "
                             f"allowed: {sorted(experiment['methods'])}")

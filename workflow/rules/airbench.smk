@@ -45,7 +45,7 @@ rule airbench_run:
         gpu=0 if AB["device"] == "cpu" else 1,
     params:
         settings=lambda w: settings(AB, "train", "data", "device", "compile",
-                                    hyper=AB["hyper"][AB["experiments"][w.experiment]["hyper"]],
+                                    hyper=AB["hyper"][experiments.airbench_hyper(config, w.experiment, w.method)],
                                     method=experiments.airbench_methods(config, w.experiment)[w.method],
                                     seeds=experiments.airbench_seeds(config, w.experiment, w.block)),
     log:

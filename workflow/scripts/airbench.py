@@ -327,7 +327,8 @@ def run_block(settings, data, device, compile):
     rows = [train_run(model, train_set, test_set, method, hyper, train, seed) for seed in settings["seeds"]]
     frame = pd.DataFrame(rows)
     for i, (key, value) in enumerate({"lmo": method["lmo"], "alpha": method.get("alpha"), "k": method.get("k"),
-                                      "label": method_label(method), "data": data["source"]}.items()):
+                                      "label": method_label(method), "lr": hyper["lr"], "momentum": hyper["momentum"],
+                                      "data": data["source"]}.items()):
         frame.insert(i, key, value)
     return frame
 
