@@ -67,3 +67,19 @@ def test_ky_fan_polytopes_are_drawn_face_by_face_on_the_unit_spheres(k, faces):
         for face in drawn:
             points = torch.cat([face, face.mean(0, keepdim=True)])
             assert torch.allclose(norm(torch.diag_embed(points)), torch.ones(len(points), dtype=points.dtype))
+
+
+def test_table_1_lists_every_registered_lmo_a_users_too():
+    """The paper's Table 1 comes from the registry: every LMO with the set it searches and its value; a user's LMO
+    appears with what it states, marked as the user's."""
+    name = "rows-of-table-1"
+    fanions.register_lmo(name, dual_norm=lambda M: M.norm(dim=-1).sum(-1), ball=r"\max_i \|X_{i:}\|_2 \le 1",
+                         formula=r"M_{i:}/\|M_{i:}\|_2")(lambda M: M / M.norm(dim=-1, keepdim=True))
+    try:
+        table = nb.lmo_table(fanions.LMOS)
+    finally:
+        del fanions.LMOS[name]
+    for lmo in fanions.LMOS:
+        assert rf"\texttt{{{lmo}}} &" in table
+    assert r"$\alpha\{\|X\|_{\mathrm{op}} \le 1\} + (1-\alpha)\{\|X\|_F \le 1\}$" in table  # F-Muon: a Minkowski sum
+    assert rf"\texttt{{{name}}} (user) & $\max_i \|X_{{i:}}\|_2 \le 1$ & $M_{{i:}}/\|M_{{i:}}\|_2$" in table

@@ -34,7 +34,7 @@ SETTING_CHANGES = [
     ("finetune={train: {warmup_steps: 3}}", ["finetune_run"]),
     ("finetune={tolerance: 0.02}", ["finetune_report"]),
     ("scale=full", ["least_squares_run", "least_squares_theory", "least_squares_figure", "least_squares_table",
-                    "norm_balls", "topk_timing_run", "topk_timing_report", "topk_warm_start", "airbench_run",
+                    "norm_balls", "lmo_table", "topk_timing_run", "topk_timing_report", "topk_warm_start", "airbench_run",
                     "airbench_figure", "airbench_table", "nanogpt_train", "nanogpt_report", "finetune_run",
                     "finetune_report", "macros", "paper"]),
 ]

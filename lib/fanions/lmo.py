@@ -45,6 +45,8 @@ class LMO:
     direction: Callable
     dual_norm: Callable
     options: frozenset  # the keyword options it takes
+    ball: str = ""      # TeX: the set the LMO searches, e.g. r"\|X\|_F \le 1" (the paper's Table 1)
+    formula: str = ""   # TeX: lmo(M), e.g. r"M/\|M\|_F"
 
 
 LMOS: dict[str, LMO] = {}
@@ -54,21 +56,24 @@ def _keywords(fn):
     return {name for name, p in list(inspect.signature(fn).parameters.items())[1:] if p.kind != p.VAR_KEYWORD}
 
 
-def register_lmo(name: str, *, dual_norm: Callable, options=None):
+def register_lmo(name: str, *, dual_norm: Callable, options=None, ball: str = "", formula: str = ""):
     """Decorator: register ``direction(M, **options)`` as the LMO ``name`` with ``dual_norm(M, **options)``.
 
     Its options are the keyword arguments of the two functions (or ``options``). Once registered,
     the name works everywhere a name is accepted: ``lmo``, ``dual_norm``, ``Fanion(lmo=...)``,
-    the pipeline's sweeps.
+    the pipeline's sweeps. ``ball`` and ``formula`` (TeX) say what it is: the set it searches and
+    its value; the paper's Table 1 lists every registered LMO with them.
 
-        @fanions.register_lmo("linf-col", dual_norm=lambda M: M.norm(dim=-2).sum(-1))
+        @fanions.register_lmo("linf-col", dual_norm=lambda M: M.norm(dim=-2).sum(-1),
+                              ball=r"\max_j \|X_{:j}\|_2 \le 1", formula=r"M_{:j}/\|M_{:j}\|_2")
         def column_normalized(M):   # the LMO of max_j ‖X[:, j]‖₂
             return M / M.norm(dim=-2, keepdim=True).clamp_min(1e-30)
     """
     def register(direction):
         if name in LMOS and LMOS[name].direction is not direction:
             raise ValueError(f"lmo {name!r} is already registered; pick another name")
-        LMOS[name] = LMO(direction, dual_norm, frozenset(options or _keywords(direction) | _keywords(dual_norm)))
+        LMOS[name] = LMO(direction, dual_norm, frozenset(options or _keywords(direction) | _keywords(dual_norm)),
+                         ball, formula)
         return direction
     return register
 
@@ -83,7 +88,9 @@ def register_mixture(name: str, first: str, second: str):
     def dual(M, alpha=0.5, **options):
         return alpha * _call(a.dual_norm, M, options) + (1 - alpha) * _call(b.dual_norm, M, options)
 
-    register_lmo(name, dual_norm=dual, options={"alpha"} | a.options | b.options)(direction)
+    register_lmo(name, dual_norm=dual, options={"alpha"} | a.options | b.options,
+                 ball=rf"\alpha\{{{a.ball}\}} + (1-\alpha)\{{{b.ball}\}}" if a.ball and b.ball else "",
+                 formula=rf"\alpha\,{a.formula} + (1-\alpha)\,{b.formula}" if a.formula and b.formula else "")(direction)
 
 
 def _call(fn, M, options):
@@ -148,20 +155,20 @@ def dual_norm(M: torch.Tensor, name: str, **options) -> torch.Tensor:
     return _call(LMOS[name].dual_norm, M / s, options) * s[..., 0, 0]
 
 
-@register_lmo("nsgd", dual_norm=norms.frobenius)
+@register_lmo("nsgd", dual_norm=norms.frobenius, ball=r"\|X\|_F \le 1", formula=r"M/\|M\|_F")
 def nsgd(M):
     """M / ‖M‖_F, the Frobenius-ball LMO (normalized SGD)."""
     scale = norms.frobenius(M).clamp_min(torch.finfo(M.dtype).tiny)
     return M / scale[..., None, None]
 
 
-@register_lmo("sign", dual_norm=norms.l1)
+@register_lmo("sign", dual_norm=norms.l1, ball=r"\max_{ij}|X_{ij}| \le 1", formula=r"\operatorname{sign}(M)")
 def sign(M):
     """sign(M), the ℓ∞-ball LMO (SignSGD)."""
     return torch.sign(M)
 
 
-@register_lmo("muon", dual_norm=norms.nuclear)
+@register_lmo("muon", dual_norm=norms.nuclear, ball=r"\|X\|_{\mathrm{op}} \le 1", formula=r"UV^\top")
 def muon(M, polar="svd", polar_steps=5, polar_dtype=None):
     """UVᵀ, the spectral-ball LMO, by the ``polar`` method (``polar_steps`` steps of an iteration in
     ``polar_dtype``)."""
@@ -179,7 +186,8 @@ class WarmStart:
     fallbacks: int = 0
 
 
-@register_lmo("fanion", dual_norm=norms.ky_fan)
+@register_lmo("fanion", dual_norm=norms.ky_fan, ball=r"\|X\|_{\mathrm{nuc}} \le k,\ \|X\|_{\mathrm{op}} \le 1",
+              formula=r"\textstyle\sum_{i\le k} u_i v_i^\top")
 def fanion(M, k=1, polar="svd", polar_steps=5, polar_dtype=None, backend="auto", rtol=1e-3,
            warm: WarmStart | None = None):
     """Σ_{i≤k} uᵢvᵢᵀ, the LMO of the dual Ky Fan k-norm max(‖·‖_nuc / k, ‖·‖_op).
@@ -205,7 +213,7 @@ def fanion(M, k=1, polar="svd", polar_steps=5, polar_dtype=None, backend="auto",
     return ((result.U * keep.unsqueeze(-2)) @ result.V.mT).to(M.dtype)
 
 
-@register_lmo("neon", dual_norm=norms.spectral)
+@register_lmo("neon", dual_norm=norms.spectral, ball=r"\|X\|_{\mathrm{nuc}} \le 1", formula=r"u_1 v_1^\top")
 def neon(M, backend="auto", rtol=1e-3, warm: WarmStart | None = None):
     """u₁v₁ᵀ, the nuclear-ball LMO (the k = 1 Fanion)."""
     return fanion(M, 1, backend=backend, rtol=rtol, warm=warm)

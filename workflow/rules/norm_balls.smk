@@ -1,6 +1,23 @@
-"""Norm balls in singular-value space (paper Appendix C): one job per figure."""
+"""Norms and their LMOs: the paper's Table 1 from the library's registry (a user's LMOs included), and the
+norm balls in singular-value space (Appendix C), one job per figure."""
 NORM_BALL_FIGURES = ["lmo_balls", "dual_balls", "ky_fan_balls"]
-EXPERIMENTS["norm_balls"] = expand("results/figures/norm_balls_{figure}.pdf", figure=NORM_BALL_FIGURES)
+EXPERIMENTS["norm_balls"] = [*expand("results/figures/norm_balls_{figure}.pdf", figure=NORM_BALL_FIGURES),
+                             "results/tables/lmo_table.tex"]
+
+
+rule lmo_table:
+    output:
+        "results/tables/lmo_table.tex",
+    params:
+        settings=settings(config, "extra_lmos"),  # a user's LMO joins the table
+    log:
+        f"{LOGS}/lmo_table.log",
+    benchmark:
+        f"{BENCHMARKS}/lmo_table.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/norm_balls.py"
 
 
 rule norm_balls:

@@ -12,8 +12,8 @@ import itertools
 
 import torch
 
-from job import lmo_options, provenance, run_rule
-from report import method_label, save_figure
+from job import lmo_options, provenance, run_rule, write_tex
+from report import method_label, save_figure, tex_table
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 EXACT = {"polar": "svd", "backend": "svd"}  # exact LMOs where an LMO takes these options
@@ -125,10 +125,25 @@ def figure_ky_fan_balls(settings):
 
 FIGURES = {"lmo_balls": figure_lmo_balls, "dual_balls": figure_dual_balls, "ky_fan_balls": figure_ky_fan_balls}
 
+def lmo_table(lmos):
+    """The paper's Table 1 from the registry: every LMO (a user's too), the set it searches and its value."""
+    rows = []
+    for name, lmo in lmos.items():
+        user = not lmo.direction.__module__.startswith("fanions")
+        rows.append([rf"\texttt{{{name}}}" + (" (user)" if user else ""),
+                     f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated",
+                     ", ".join(sorted(option.replace("_", r"\_") for option in lmo.options)) or "--"])
+    return tex_table("llll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ & options \\"], rows)
+
+
+def table_job(snakemake):
+    write_tex(lmo_table(fanions.LMOS), snakemake.output[0], provenance(snakemake))
+
+
 def figure_job(snakemake):
     fig = FIGURES[snakemake.wildcards.figure](snakemake.params.settings)
     save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
 
 
 if __name__ == "__main__":
-    run_rule(snakemake, {"norm_balls": figure_job})  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"norm_balls": figure_job, "lmo_table": table_job})  # noqa: F821 (set by Snakemake)
