@@ -29,6 +29,9 @@ for experiment in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk"))
 include: "workflow/rules/paper.smk"
 
 
+report: "workflow/report/workflow.rst"  # snakemake --report results/report.html: every figure, grouped by experiment
+
+
 onstart:
     refuse_what_cannot_run(workflow.dag.needrun_jobs())  # no GPU job without a GPU, no download that cannot be made
 

@@ -223,3 +223,13 @@ def test_the_readme_walk_through_adds_an_experiment_the_quick_profile_builds(wor
     assert len(steps) == 51 and steps.loss.iloc[-1] < 0.1 * steps.loss.iloc[0]
     assert read_provenance(workdir / target)["settings"]["method"] == {"lmo": "columns"}
     assert "quadratic.loss" in (workdir / "results/values/quadratic.tex").read_text()
+
+
+@pytest.mark.slow
+def test_the_html_report_holds_every_figure(quick_build):
+    """snakemake --report: every figure of the build in one HTML file, grouped by experiment, with its caption."""
+    snakemake(quick_build, "--profile", "profiles/quick", "--report", "results/report.html")
+    html = (quick_build / "results/report.html").read_text()
+    figures = sorted(path.name for path in (quick_build / "results/figures").glob("*.png"))
+    assert figures and [name for name in figures if name not in html] == []
+    assert "Least squares (§6.1)" in html and "fanions-repro regenerates" in html

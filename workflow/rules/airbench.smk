@@ -63,7 +63,7 @@ rule airbench_figure:
         runs=AB_RUNS,
     output:
         pdf="results/figures/airbench_figure_{figure}.pdf",
-        png="results/figures/airbench_figure_{figure}.png",
+        png=report("results/figures/airbench_figure_{figure}.png", caption="../report/airbench_figure.rst", category="CIFAR-10 airbench (§6.2)"),
     wildcard_constraints:
         figure="|".join(AB_FIGURES),
     params:
@@ -83,7 +83,7 @@ rule airbench_table:
         runs=AB_RUNS,
     output:
         runs="results/airbench/runs.csv",
-        summary="results/airbench/summary.csv",
+        summary=report("results/airbench/summary.csv", caption="../report/summary.rst", category="CIFAR-10 airbench (§6.2)"),
         table="results/tables/airbench_table.tex",
         values="results/values/airbench.tex",
     params:

@@ -48,7 +48,7 @@ rule least_squares_figure:
         settings=settings(LS),
     output:
         pdf="results/figures/least_squares_figure.pdf",
-        png="results/figures/least_squares_figure.png",
+        png=report("results/figures/least_squares_figure.png", caption="../report/least_squares_figure.rst", category="Least squares (§6.1)"),
     log:
         f"{LOGS}/least_squares_figure.log",
     benchmark:
@@ -64,7 +64,7 @@ rule least_squares_table:
         runs=LS_RUNS,
         theory=LS_THEORY,
     output:
-        summary="results/least_squares/summary.csv",
+        summary=report("results/least_squares/summary.csv", caption="../report/summary.rst", category="Least squares (§6.1)"),
         theory="results/least_squares/theory.csv",
         table="results/tables/least_squares_table.tex",
         values="results/values/least_squares.tex",

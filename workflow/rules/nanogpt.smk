@@ -116,11 +116,11 @@ rule nanogpt_report:
         curves=[f"{run}.csv" for run in NG_RUNS],
         summaries=[f"{run}.json" for run in NG_RUNS],
     output:
-        summary="results/nanogpt/summary.csv",
+        summary=report("results/nanogpt/summary.csv", caption="../report/summary.rst", category="NanoGPT pre-training (§6.3)"),
         table="results/tables/nanogpt_table.tex",
         values="results/values/nanogpt.tex",
         pdf="results/figures/nanogpt_figure.pdf",
-        png="results/figures/nanogpt_figure.png",
+        png=report("results/figures/nanogpt_figure.png", caption="../report/nanogpt_figure.rst", category="NanoGPT pre-training (§6.3)"),
     params:
         settings=settings(NG, "baseline", "runs", "seeds"),
     log:

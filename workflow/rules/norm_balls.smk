@@ -23,7 +23,7 @@ rule lmo_table:
 rule norm_balls:
     output:
         pdf="results/figures/norm_balls_{figure}.pdf",
-        png="results/figures/norm_balls_{figure}.png",
+        png=report("results/figures/norm_balls_{figure}.png", caption="../report/norm_balls.rst", category="Norms and their balls (Table 1, App. C)"),
     wildcard_constraints:
         figure="|".join(NORM_BALL_FIGURES),
     params:

@@ -40,10 +40,10 @@ rule topk_timing_report:
     params:
         settings=settings(TT),
     output:
-        csv="results/topk_timing/timing.csv",
+        csv=report("results/topk_timing/timing.csv", caption="../report/summary.rst", category="Top-k timing (Table 2)"),
         table="results/tables/topk_timing_table.tex",
         pdf="results/figures/topk_timing_figure.pdf",
-        png="results/figures/topk_timing_figure.png",
+        png=report("results/figures/topk_timing_figure.png", caption="../report/topk_timing_figure.rst", category="Top-k timing (Table 2)"),
         values="results/values/topk_timing.tex",
     log:
         f"{LOGS}/topk_timing_report.log",
