@@ -83,3 +83,13 @@ def test_table_1_lists_every_registered_lmo_a_users_too():
         assert rf"\texttt{{{lmo}}} &" in table
     assert r"$\alpha\{\|X\|_{\mathrm{op}} \le 1\} + (1-\alpha)\{\|X\|_F \le 1\}$" in table  # F-Muon: a Minkowski sum
     assert rf"\texttt{{{name}}} (user) & $\max_i \|X_{{i:}}\|_2 \le 1$ & $M_{{i:}}/\|M_{{i:}}\|_2$" in table
+
+
+def test_appendix_c_checks_find_the_lemmas_ball_and_the_l1_radius_k():
+    """F-Muon's LMO points lie on α·B_op + (1−α)·B_F (the Lemma), not on α·B_nuc + (1−α)·B_F (the text), except at
+    α = 0 where both are the Frobenius ball; the Ky Fan k-norm's dual ball reaches ℓ₁ radius k."""
+    checks = nb.appendix_c_checks([0.0, 0.5, 1.0], 400, 3).set_index(["check", "alpha"])["value"]
+    assert checks["fmuon_ball_lemma"].max() < 1e-9
+    assert checks[("fmuon_ball_text", 0.0)] < 1e-9 and checks[("fmuon_ball_text", 0.5)] > 0.3
+    assert checks[("fmuon_ball_text", 1.0)] == pytest.approx(1.0)  # ‖diag(1, 1)‖_op-ball point (1, 1) has nuclear norm 2
+    assert checks["ky_fan_dual_l1_radius"].item() == 3

@@ -10,9 +10,10 @@ A unitarily invariant norm is a function of the singular values, so its unit bal
 """
 import itertools
 
+import pandas as pd
 import torch
 
-from job import lmo_options, provenance, run_rule, write_tex
+from job import lmo_options, provenance, run_rule, write_csv, write_tex
 from report import method_label, save_figure, tex_table
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
@@ -136,6 +137,28 @@ def lmo_table(lmos):
     return tex_table("llll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ & options \\"], rows)
 
 
+def appendix_c_checks(alphas, directions, k):
+    """Appendix C's two statements, measured. F-Muon's LMO points p = α·UVᵀ + (1−α)·M/‖M‖_F lie on the ball
+    α·B_op + (1−α)·B_F (the paper's Lemma: its gauge, sup_u ⟨p, u⟩ / (α‖u‖_nuc + (1−α)‖u‖_F), is 1), not on
+    α·B_nuc + (1−α)·B_F (the text's reading: support α‖u‖_op + (1−α)‖u‖_F); and the dual ball of the Ky Fan
+    k-norm, max(‖x‖₁/k, ‖x‖_∞) ≤ 1, meets ℓ₁ at radius k (its vertices), the ℓ₁ ball of radius k, not 1/k."""
+    norms, rows = fanions.norms, []
+    sphere = norms.sphere_directions(2, directions)
+    for alpha in alphas:
+        points = lmo_boundary(sphere, "f-muon", alpha=alpha, polar="svd")
+        for reading, inner in (("lemma", norms.nuclear), ("text", norms.spectral)):
+            gauge = norms.gauge(lambda X: alpha * inner(X) + (1 - alpha) * norms.frobenius(X), points)
+            rows.append({"check": f"fmuon_ball_{reading}", "alpha": alpha, "value": float((gauge - 1).abs().max())})
+    rows.append({"check": "ky_fan_dual_l1_radius", "alpha": None, "value": float(ky_fan_vertices(k)[1].abs().sum(-1).max())})
+    return pd.DataFrame(rows)
+
+
+def checks_job(snakemake):
+    settings = snakemake.params.settings
+    frame = appendix_c_checks(settings["alphas"], settings["directions"], settings["ky_fan_k"])
+    write_csv(frame, snakemake.output[0], provenance(snakemake))
+
+
 def table_job(snakemake):
     write_tex(lmo_table(fanions.LMOS), snakemake.output[0], provenance(snakemake))
 
@@ -146,4 +169,4 @@ def figure_job(snakemake):
 
 
 if __name__ == "__main__":
-    run_rule(snakemake, {"norm_balls": figure_job, "lmo_table": table_job})  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"norm_balls": figure_job, "lmo_table": table_job, "norm_ball_checks": checks_job})  # noqa: F821 (set by Snakemake)
