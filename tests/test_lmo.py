@@ -284,3 +284,12 @@ def test_the_config_schema_names_every_library_option():
     import yaml
     schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     assert set(schema["$defs"]["method"]["properties"]) - {"lmo"} == set(fanions.OPTIONS) - {"polar_dtype"}
+
+
+def test_fanions_dual_norm_takes_the_lmos_default_k():
+    """lmo(M, "fanion") is k = 1 by default; its dual norm without k is the same k's (the spectral norm), not an
+    error (it was a TypeError: ky_fan() missing 'k')."""
+    M = torch.randn(9, 6, dtype=torch.float64)
+    for name in ("fanion", "f-fanion", "s-fanion"):
+        D = fanions.lmo(M, name, backend="svd")
+        torch.testing.assert_close((M * D).sum(), fanions.dual_norm(M, name))

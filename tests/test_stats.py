@@ -86,3 +86,16 @@ def test_robust_width_interval_covers_the_true_width_and_narrows_with_seeds():
     many, censored = stats.robust_width(x, noisy(64), tolerance=0.1, resamples=500)
     assert many.low < 0.2 < many.high and not censored
     assert many.high - many.low < few.high - few.low
+
+
+def test_moments_give_the_same_tests_as_their_samples_and_detectable_inverts_power():
+    """A published mean ± sd over n runs enters Welch and TOST as the sample it summarizes would; detectable(s, n)
+    is the difference at which power reaches 80%."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(94.0, 0.13, 200), rng.normal(94.05, 0.15, 12)
+    paper = stats.Moments(x.mean(), x.std(ddof=1), 200)
+    assert stats.welch_p(y, paper) == pytest.approx(stats.welch_p(y, x), rel=1e-12)
+    assert stats.tost_p(y, paper, 0.1) == pytest.approx(stats.tost_p(y, x, 0.1), rel=1e-12)
+    assert stats.mean_ci(paper) == pytest.approx(tuple(stats.mean_ci(x)), rel=1e-12)
+    d = stats.detectable(0.004, 3)
+    assert stats.power(d, 0.004, 3) == pytest.approx(0.8, abs=0.01) and stats.power(0.9 * d, 0.004, 3) < 0.8

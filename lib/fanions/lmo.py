@@ -186,7 +186,7 @@ class WarmStart:
     fallbacks: int = 0
 
 
-@register_lmo("fanion", dual_norm=norms.ky_fan, ball=r"\|X\|_{\mathrm{nuc}} \le k,\ \|X\|_{\mathrm{op}} \le 1",
+@register_lmo("fanion", dual_norm=lambda M, k=1: norms.ky_fan(M, k), ball=r"\|X\|_{\mathrm{nuc}} \le k,\ \|X\|_{\mathrm{op}} \le 1",
               formula=r"\textstyle\sum_{i\le k} u_i v_i^\top")
 def fanion(M, k=1, polar="svd", polar_steps=5, polar_dtype=None, backend="auto", rtol=1e-3,
            warm: WarmStart | None = None):

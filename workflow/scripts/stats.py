@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats as st
 
 Estimate = namedtuple("Estimate", "mean low high n")
+Moments = namedtuple("Moments", "mean sd n")  # a sample known only by its summary (a paper's mean ± sd over n runs)
 
 
 def sample(x):
@@ -26,11 +27,19 @@ def sample(x):
     return x
 
 
-def mean_ci(x, level=0.95):
-    """The mean and its t interval: x̄ ± t_{n−1,(1+level)/2}·s/√n (exact for normal samples)."""
+def moments(x):
+    """The mean, sample standard deviation and size of x: a sample, or Moments as they are."""
+    if isinstance(x, Moments):
+        return x
     x = sample(x)
-    n, mean = len(x), x.mean()
-    half = st.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    return Moments(x.mean(), x.std(ddof=1), len(x))
+
+
+def mean_ci(x, level=0.95):
+    """The mean and its t interval: x̄ ± t_{n−1,(1+level)/2}·s/√n (exact for normal samples); x a sample or
+    Moments."""
+    mean, sd, n = moments(x)
+    half = st.t.ppf((1 + level) / 2, n - 1) * sd / np.sqrt(n)
     return Estimate(mean, mean - half, mean + half, n)
 
 
@@ -49,12 +58,13 @@ def bootstrap_ci(x, statistic=np.mean, level=0.95, resamples=10_000, seed=0):
 
 def welch(x, y):
     """Welch's statistic for μ₁ − μ₂: the difference x̄ − ȳ, its standard error se = √(s₁²/n₁ + s₂²/n₂) and the
-    Welch–Satterthwaite degrees of freedom ν = se⁴ / ((s₁²/n₁)²/(n₁−1) + (s₂²/n₂)²/(n₂−1))."""
-    x, y = sample(x), sample(y)
-    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    Welch–Satterthwaite degrees of freedom ν = se⁴ / ((s₁²/n₁)²/(n₁−1) + (s₂²/n₂)²/(n₂−1)); x and y samples
+    or Moments (a published mean ± sd over n runs)."""
+    x, y = moments(x), moments(y)
+    vx, vy = x.sd**2 / x.n, y.sd**2 / y.n
     se = np.sqrt(vx + vy)
-    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1)) if se > 0 else np.inf
-    return x.mean() - y.mean(), se, df
+    df = (vx + vy) ** 2 / (vx**2 / (x.n - 1) + vy**2 / (y.n - 1)) if se > 0 else np.inf
+    return x.mean - y.mean, se, df
 
 
 def welch_p(x, y):
@@ -99,6 +109,17 @@ def seeds_needed(d, s, target=0.8, alpha=0.05, most=100_000):
         if n > most:
             raise ValueError(f"more than {most} seeds per arm for d={d}, s={s}")
     return n
+
+
+def detectable(s, n, target=0.8, alpha=0.05):
+    """The smallest difference d that n seeds per arm detect with ``power`` ≥ ``target`` at standard deviation s
+    (power grows with d: bisection to 0.1% of s)."""
+    low, high = 0.0, s
+    while power(high, s, n, alpha) < target:
+        low, high = high, 2 * high
+    while high - low > 1e-3 * s:
+        low, high = (low, (low + high) / 2) if power((low + high) / 2, s, n, alpha) >= target else ((low + high) / 2, high)
+    return high
 
 
 def robust_band(x, losses, tolerance):

@@ -1,0 +1,223 @@
+"""The reproduction report: every checkable statement of the paper (workflow/claims.yaml) beside what the
+pipeline measured, with a computed verdict.
+
+    reproduced             the measurement agrees with the paper (an equivalence test, an interval, a tolerance)
+    differs                it disagrees, by how much (and why, where known)
+    not reproduced         a qualitative claim that the measurement contradicts
+    not run at this scale  the experiment ran on other data or hardware than the claim needs (what it needs)
+    paper error            the paper's number contradicts its own formula; both are shown
+
+One function per experiment reads that experiment's outputs and returns {claim id: (ours, verdict, detail)};
+the register says where the paper makes each claim, in which words, and what a full-scale check needs. A
+claim whose experiment was not built, or that its function does not answer, is "not run at this scale".
+"""
+import pandas as pd
+
+import stats
+from job import atomic_write, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
+from report import tex_table, tex_values
+
+VERDICTS = ("reproduced", "differs", "not reproduced", "not run at this scale", "paper error")
+NOT_RUN = "not run at this scale"
+
+
+def pm(estimate, digits=2):
+    """'94.01 ± 0.05 (95% t, n = 10)' for a stats.Estimate."""
+    return f"{estimate.mean:.{digits}f} ± {(estimate.high - estimate.low) / 2:.{digits}f} (95% t, n = {estimate.n})"
+
+
+def agreement(ours, paper, rtol):
+    """(verdict, detail) of a number against the paper's: reproduced within ``rtol``, else differs by how much."""
+    gap = ours / paper - 1
+    return ("reproduced" if abs(gap) <= rtol else "differs"), f"{100 * gap:+.1f}% from the paper's {paper:g}"
+
+
+# ---------------------------------------------------------------- per experiment
+def norm_ball_verdicts(checks, tests, settings):
+    """Appendix C and Table 1, from norm_ball_checks: which ball F-Muon's LMO points lie on, the ℓ₁ radius of
+    the Ky Fan dual ball, and every LMO attaining its dual norm."""
+    value = checks.groupby("check")["value"].max()
+    lemma, text, radius = value["fmuon_ball_lemma"], value["fmuon_ball_text"], value["ky_fan_dual_l1_radius"]
+    ball = ("paper error" if lemma < 1e-6 < text else "differs",
+            f"F-Muon's LMO points are {lemma:.1e} from the boundary of α·B_op + (1−α)·B_F (the Lemma; drawn in "
+            f"the figure) and up to {text:.2f} from that of α·B_nuc + (1−α)·B_F (the text)")
+    l1 = ("paper error" if radius != 0.5 else "reproduced",
+          f"the dual ball's ℓ₁ bound is ‖x‖₁ ≤ {radius:g}: the ℓ₁ ball of radius {radius:g}, not ½")
+    gap = value["lmo_dual_gap"]
+    table = ("reproduced" if gap < 1e-9 else "differs",
+             f"every registered LMO attains its dual norm: max |⟨M, lmo(M)⟩ − ‖M‖†| / ‖M‖† = {gap:.1e} (float64)")
+    return {"appc.fmuon_ball": ("α·B_op + (1−α)·B_F", *ball), "appc.l1_radius": (f"radius {radius:g}", *l1),
+            "table1.registry": (f"{int(value['lmo_count'])} LMOs", *table)}
+
+
+def airbench_verdicts(runs, tests, settings):
+    """§6.2 on the runs of the airbench experiments (CIFAR-10 only): each method's mean with its t interval against
+    the paper's 200-run figure (TOST within the claim's margin; Welch beside it), and the two α-sweep statements."""
+    from airbench_report import PAPER
+    if set(runs["data"]) != {"cifar10"}:
+        return {}
+    runs = runs[~runs["diverged"]].assign(accuracy=100 * runs["accuracy"])
+    out = {}
+    for method, claim in (("muon", "ab.muon"), ("f-muon", "ab.fmuon"), ("s-muon", "ab.smuon")):
+        ours = runs[(runs.experiment == "table") & (runs.method == method)]["accuracy"].to_numpy()
+        paper = stats.Moments(*PAPER[method]["v2"], 200)
+        margin = tests[claim]["margin"]
+        equivalent, different = stats.tost_p(ours, paper, margin), stats.welch_p(ours, paper)
+        verdict = "reproduced" if equivalent < 0.05 else "differs"
+        out[claim] = (pm(stats.mean_ci(ours)), verdict,
+                      f"TOST p = {equivalent:.2g} (±{margin:g} points), Welch p = {different:.2g}")
+    sweep = runs[runs.experiment == "alpha_tuned"].groupby("method")["accuracy"]
+    nsgd, alpha01, muon = (sweep.get_group(f"f-muon_alpha{a}").to_numpy() for a in ("0", "0.1", "1"))
+    higher = alpha01.mean() - nsgd.mean()
+    out["ab.alpha01"] = (f"{higher:+.2f} points", "reproduced" if higher > tests["ab.alpha01"]["points"]
+                         and stats.welch_p(alpha01, nsgd) < 0.05
+                         else "not reproduced", f"α = 0.1 against α = 0 (NSGD), Welch p = {stats.welch_p(alpha01, nsgd):.2g}")
+    above = [sweep.get_group(m).to_numpy() for m in sweep.groups if m.startswith("f-muon_alpha1.")]
+    worst, margin = min(above, key=lambda x: x.mean()), tests["ab.alpha_gt1"]["margin"]
+    p = stats.tost_p(worst, muon, margin)
+    out["ab.alpha_gt1"] = (f"{worst.mean() - muon.mean():+.2f} points", "reproduced" if p < 0.05 else "differs",
+                           f"the lowest α > 1 against α = 1, TOST p = {p:.2g} (±{margin:g} points)")
+    return out
+
+
+def nanogpt_verdicts(summary, tests, settings):
+    """§6.3: each run's mean final loss with its t interval against the paper's number (on FineWeb only), and
+    the seeds a difference of the paper's size needs at the record's seed-to-seed spread, whatever the scale."""
+    from nanogpt import PAPER, RECORD
+    spread, seeds, difference = RECORD[1], int(summary["seeds"].max()), tests["ng.muon"]["difference"]
+    needed = stats.seeds_needed(difference, spread)
+    power = (f"a {difference:g} difference needs {needed} seeds per arm for 80% power at the record's spread "
+             f"σ = {spread}; "
+             f"{seeds} seed{'s' * (seeds != 1)} resolve{'s' * (seeds == 1)} "
+             f"{stats.detectable(spread, max(seeds, 2)):.4f} and more")
+    paper_data = set(summary["source"]) <= {"fineweb", "local"}
+    out = {}
+    for (lmo, alpha, lr), number in PAPER.items():
+        claim = {("muon", None): "ng.muon", ("f-muon", 0.5): "ng.fmuon", ("f-muon", -0.1): "ng.fmuon_neg"}[lmo, alpha]
+        row = summary[(summary.lmo == lmo) & (summary.lr == lr) & (summary.alpha.isna() if alpha is None
+                                                                   else summary.alpha == alpha)]
+        if not paper_data or row.empty:
+            out[claim] = ("", NOT_RUN, power)
+            continue
+        r = row.iloc[0]
+        if r["seeds"] < 2:
+            out[claim] = (f"{r['mean']:.4f} (one seed)", "differs" if r["mean"] != number else "reproduced", power)
+            continue
+        ours = stats.mean_ci(stats.Moments(r["mean"], r["std"], int(r["seeds"])))
+        out[claim] = (pm(ours, 4), "reproduced" if ours.low <= number <= ours.high else "differs", power)
+    return out
+
+
+def finetune_verdicts(summary, tests, settings):
+    """§6.4: F-Muon's robustness width against Muon's, S-Muon's best loss against Muon's (on TinyStories)."""
+    if settings["data_source"] != "tinystories":
+        return {}
+    best = summary.drop_duplicates("optimizer").set_index("optimizer")
+    base, out = best.loc[settings["baseline"]], {}
+    if "f-muon" in best.index:
+        f = best.loc["f-muon"]
+        out["ft.fmuon_robust"] = (f"{f.width:.2f} against {base.width:.2f} decades",
+                                  "reproduced" if f.width > base.width else "not reproduced", "robustness widths")
+    if "s-muon" in best.index:
+        gap = best.loc["s-muon"].best / base.best - 1
+        out["ft.smuon_matches"] = (f"{100 * gap:+.2f}%", "reproduced" if abs(gap) <= settings["tolerance"]
+                                   else "differs", "best mean loss against Muon's")
+    return out
+
+
+def topk_verdicts(timing, tests, settings):
+    """Table 2's orderings, on the paper's hardware only (a GPU, 5000² float32): Lanczos the fastest of the
+    top-k solvers that reach rtol, and faster than Newton–Schulz."""
+    if timing["device"].str.startswith("cpu").any() or timing["m"].max() < 5000:
+        return {}
+    reached = timing[timing.reached | timing.method.isin(["newton-schulz", "polar-express"])]
+    cells = reached.pivot_table(index=["matrix", "k"], columns="method", values="time_ms")
+    rivals = [m for m in ("power", "rsvd", "svd", "cupy") if m in cells]
+    fastest = (cells["lanczos"] <= cells[rivals].min(axis=1)).mean()
+    beats_ns = (cells["lanczos"] < cells["newton-schulz"]).mean()
+    return {"t2.lanczos_fastest": (f"fastest in {100 * fastest:.0f}% of cells", "reproduced" if fastest == 1
+                                   else "not reproduced", f"against {', '.join(rivals)}"),
+            "t2.lanczos_vs_ns": (f"faster in {100 * beats_ns:.0f}% of cells", "reproduced" if beats_ns == 1
+                                 else "not reproduced", "Lanczos against 5 Newton–Schulz steps")}
+
+
+# ---------------------------------------------------------------- the register and its outputs
+def verdicts(register, answers):
+    """One row per registered claim: its answer, or 'not run at this scale' with what it needs."""
+    unknown = sorted(set(answers) - {claim["id"] for claim in register})
+    if unknown:
+        raise ValueError(f"verdicts for claims not in workflow/claims.yaml: {unknown}")
+    rows = []
+    for claim in register:
+        ours, verdict, detail = answers.get(claim["id"], ("", NOT_RUN, f"needs {claim['needs']}"))
+        assert verdict in VERDICTS, verdict
+        rows.append({"id": claim["id"], "where": claim["where"], "claim": claim["words"], "paper": claim["paper"],
+                     "ours": ours, "verdict": verdict, "detail": detail})
+    return pd.DataFrame(rows)
+
+
+def tex_text(text):
+    """Plain text (with Unicode math) for a LaTeX table cell."""
+    for old, new in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("_", r"\_"),
+                     ("±", r"$\pm$"), ("≤", r"$\le$"), ("≥", r"$\ge$"), ("α", r"$\alpha$"), ("σ", r"$\sigma$"),
+                     ("η", r"$\eta$"), ("ε", r"$\varepsilon$"), ("Δ₀", r"$\Delta_0$"), ("√", r"$\surd$"),
+                     ("·", r"$\cdot$"), ("−", "-"), ("‖", r"$\|$"), ("†", r"$^\dagger$"), ("₁", r"$_1$"),
+                     ("⟨", r"$\langle$"), ("⟩", r"$\rangle$"), ("→", r"$\to$"), ("½", r"$\frac12$"), ("≈", r"$\approx$")):
+        text = text.replace(old, new)
+    return text
+
+
+def table(frame):
+    rows = [[tex_text(r.where), tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
+             tex_text(r.detail)] for r in frame.itertuples()]
+    return tex_table("p{1.1cm}p{3.2cm}p{1.8cm}p{2.4cm}p{1.7cm}p{4.3cm}",
+                     [r"where & the paper says & paper & ours & verdict & how it was checked \\"], rows)
+
+
+def markdown(frame):
+    """The register as a Markdown table, for the README."""
+    lines = ["| where | the paper says | paper | ours | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {r.where} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in frame.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def values(frame):
+    counts = frame["verdict"].value_counts()
+    out = {f"verdict.{r.id}": r.verdict for r in frame.itertuples()}
+    return out | {f"verdicts.{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in VERDICTS} | {"verdicts.claims": len(frame)}
+
+
+# ---------------------------------------------------------------- Snakemake entry
+READS = {  # experiment: (the columns of its output that the verdicts read, the verdict function)
+    "norm_balls": (["check", "alpha", "value"], norm_ball_verdicts),
+    "airbench": (["experiment", "method", "data", "accuracy", "diverged"], airbench_verdicts),
+    "nanogpt": (["lmo", "alpha", "lr", "source", "seeds", "mean", "std"], nanogpt_verdicts),
+    "finetune": (["optimizer", "width", "best"], finetune_verdicts),
+    "topk_timing": (["matrix", "k", "m", "method", "reached", "time_ms", "device"], topk_verdicts),
+}
+
+
+def answers(inputs, tests):
+    """Every experiment's verdicts: its function of the output the rule was given, the claims' tests and the
+    settings that output was made with."""
+    out = {}
+    for experiment, path in inputs.items():
+        columns, verdict = READS[experiment]
+        out |= verdict(read_csv(path, columns), tests, read_provenance(path)["settings"])
+    return out
+
+
+def verdicts_job(snakemake):
+    settings, out = snakemake.params.settings, snakemake.output
+    tests = {claim["id"]: claim.get("test", {}) for claim in settings["claims"]}
+    frame = verdicts(settings["claims"], answers(dict(snakemake.input.items()), tests))
+    prov = provenance(snakemake)
+    write_csv(frame, out.csv, prov)
+    write_tex(table(frame), out.table, prov)
+    write_tex(tex_values(values(frame)), out.values, prov)
+    with atomic_write(out.markdown) as f:
+        f.write(markdown(frame))
+
+
+if __name__ == "__main__":
+    run_rule(snakemake, {"verdicts": verdicts_job})  # noqa: F821 (set by Snakemake)
