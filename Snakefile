@@ -29,7 +29,7 @@ for experiment in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk"))
 include: "workflow/rules/paper.smk"
 
 
-report: "workflow/report/workflow.rst"  # snakemake --report results/report.html: every figure, grouped by experiment
+report: "results/report/front.rst"  # snakemake --report results/report.html: the verdicts, then every figure
 
 
 onstart:

@@ -2,6 +2,7 @@
 the full-scale DAG, config validation, a user-registered LMO, the quick profile to the PDF, resume after a kill."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO, job_counts, snakemake
+from conftest import REPO, copy_build, job_counts, snakemake
 
 SCRIPTS = REPO / "workflow/scripts"
 
@@ -233,3 +234,34 @@ def test_the_html_report_holds_every_figure(quick_build):
     figures = sorted(path.name for path in (quick_build / "results/figures").glob("*.png"))
     assert figures and [name for name in figures if name not in html] == []
     assert "Least squares (§6.1)" in html and "fanions-repro regenerates" in html
+    assert "paper error" in html and "not run at this scale" in html  # the verdicts on the front page
+
+
+def test_a_bad_claims_register_stops_before_any_job(workdir):
+    """The register is checked with the config: each claim with its keys, no id twice."""
+    register = workdir / "workflow/claims.yaml"
+    register.write_text(register.read_text() + "- id: ls.size\n  where: §6.1\n  words: again\n  paper: x\n"
+                        "  test: {}\n  needs: nothing\n- id: new\n  words: no place\n")
+    result = snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    assert "claim id 'ls.size' is used twice" in result.stdout
+    assert "keys ['id', 'words']; allowed: ['id', 'needs', 'paper', 'test', 'where', 'words']" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_readme_table_is_written_by_a_rule_from_the_verdicts(quick_build, tmp_path):
+    """snakemake readme writes the verdicts' Markdown table between the README's markers, the rest untouched; at
+    quick scale the least-squares, §5, Appendix C and Table 1 verdicts are real and the data-bound ones are not run."""
+    build = copy_build(quick_build, tmp_path / "build")
+    shutil.copy(REPO / "README.md", build / "README.md")
+    snakemake(build, "--profile", "profiles/quick", "--cores", "1", "readme")
+    before, after = (REPO / "README.md").read_text(), (build / "README.md").read_text()
+    start, end = "<!-- verdicts: written by `snakemake readme`; do not edit -->", "<!-- /verdicts -->"
+    assert after.split(start)[0] == before.split(start)[0] and after.split(end)[1] == before.split(end)[1]
+    table = after.split(start)[1].split(end)[0]
+    assert table.strip() == (build / "results/reproduction.md").read_text().strip()
+    sys.path.insert(0, str(SCRIPTS))
+    from job import read_csv
+    verdicts = read_csv(build / "results/reproduction.csv", ["id", "verdict"]).set_index("id")["verdict"]
+    assert verdicts["appc.fmuon_ball"] == "paper error" and verdicts["table1.registry"] == "reproduced"
+    assert verdicts["ab.muon"] == verdicts["ng.muon"] == "not run at this scale"

@@ -173,10 +173,31 @@ def finetune_problems(config):
     return problems
 
 
+CLAIM_KEYS = {"id", "where", "words", "paper", "test", "needs"}
+
+
+def register_problems(path):
+    """The claims register (config verdicts.register): a list of claims, each with exactly CLAIM_KEYS, ids unique."""
+    import yaml
+    if not Path(path).is_file():
+        return [f"config key verdicts.register: no file {path!r}"]
+    claims, problems = yaml.safe_load(Path(path).read_text()), []
+    if not isinstance(claims, list):
+        return [f"config key verdicts.register: {path} is not a list of claims"]
+    for i, claim in enumerate(claims):
+        keys = set(claim) if isinstance(claim, dict) else set()
+        if keys != CLAIM_KEYS:
+            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}")
+    ids = [claim.get("id") for claim in claims if isinstance(claim, dict)]
+    problems += [f"{path}: claim id {id!r} is used twice" for id in sorted({i for i in ids if ids.count(i) > 1})]
+    return problems
+
+
 def config_problems(config):
     """Everything the schema cannot check, one line per problem naming its key; the methods are checked
     once the keys they depend on agree."""
-    return consistency_problems(config) + finetune_problems(config) or method_problems(config)
+    problems = consistency_problems(config) + finetune_problems(config) + register_problems(config["verdicts"]["register"])
+    return problems or method_problems(config)
 
 
 # ---------------------------------------------------------------- before the first job (not in a dry run)

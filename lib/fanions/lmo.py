@@ -57,7 +57,7 @@ def _keywords(fn):
 
 
 def register_lmo(name: str, *, dual_norm: Callable, options=None, ball: str = "", formula: str = ""):
-    """Decorator: register ``direction(M, **options)`` as the LMO ``name`` with ``dual_norm(M, **options)``.
+    r"""Decorator: register ``direction(M, **options)`` as the LMO ``name`` with ``dual_norm(M, **options)``.
 
     Its options are the keyword arguments of the two functions (or ``options``). Once registered,
     the name works everywhere a name is accepted: ``lmo``, ``dual_norm``, ``Fanion(lmo=...)``,

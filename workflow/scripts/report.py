@@ -40,14 +40,15 @@ def plural(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def tex_table(align, header, rows, note=None):
-    """A booktabs tabular: the ``header`` lines (each ending in \\\\), then each row of
-    cells (None: a rule between groups), then ``note`` in italics across the table, if any."""
-    lines = [rf"\begin{{tabular}}{{{align}}}", r"\toprule", *header, r"\midrule"]
+def tex_table(align, header, rows, note=None, environment="tabular"):
+    """A booktabs table (``environment`` tabular, or longtable across pages): the ``header`` lines (each ending
+    in \\\\), then each row of cells (None: a rule between groups), then ``note`` in italics across the table."""
+    head = [r"\toprule", *header, r"\midrule"] + ([r"\endhead"] if environment == "longtable" else [])
+    lines = [rf"\begin{{{environment}}}{{{align}}}", *head]
     lines += [r"\midrule" if row is None else " & ".join(map(str, row)) + r" \\" for row in rows]
     if note:
         lines += [r"\midrule", rf"\multicolumn{{{len(align)}}}{{l}}{{\emph{{{note}}}}} \\"]
-    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
+    return "\n".join(lines + [r"\bottomrule", rf"\end{{{environment}}}", ""])
 
 
 def tex_values(values):

@@ -11,10 +11,12 @@ One function per experiment reads that experiment's outputs and returns {claim i
 the register says where the paper makes each claim, in which words, and what a full-scale check needs. A
 claim whose experiment was not built, or that its function does not answer, is "not run at this scale".
 """
+from pathlib import Path
+
 import pandas as pd
 
 import stats
-from job import atomic_write, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
+from job import REPO, atomic_write, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
 from report import tex_table, tex_values
 
 VERDICTS = ("reproduced", "differs", "not reproduced", "not run at this scale", "paper error")
@@ -171,13 +173,25 @@ def table(frame):
     rows = [[tex_text(r.where), tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
              tex_text(r.detail)] for r in frame.itertuples()]
     return tex_table("p{1.1cm}p{3.2cm}p{1.8cm}p{2.4cm}p{1.7cm}p{4.3cm}",
-                     [r"where & the paper says & paper & ours & verdict & how it was checked \\"], rows)
+                     [r"where & the paper says & paper & ours & verdict & how it was checked \\"], rows,
+                     environment="longtable")
 
 
-def markdown(frame):
-    """The register as a Markdown table, for the README."""
-    lines = ["| where | the paper says | paper | ours | verdict |", "|---|---|---|---|---|"]
+def markdown(frame, prov):
+    """The register as a Markdown table, for the README, under the build it comes from."""
+    lines = [f"Scale **{prov['scale']}**, commit `{prov['git_commit']}`:", "",
+             "| where | the paper says | paper | ours | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {r.where} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in frame.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def rst(frame, intro):
+    """The HTML report's front page: ``intro``, then the verdicts as a reStructuredText list table."""
+    lines = [intro.rstrip(), "", "Verdicts", "--------", "", ".. list-table::", "   :header-rows: 1", "",
+             "   * - where", "     - the paper says", "     - paper", "     - ours", "     - verdict"]
+    for r in frame.itertuples():
+        lines += [f"   * - {r.where}", f"     - {r.claim}", f"     - {r.paper}", f"     - {r.ours or '–'}",
+                  f"     - **{r.verdict}**"]
     return "\n".join(lines) + "\n"
 
 
@@ -202,6 +216,8 @@ def answers(inputs, tests):
     settings that output was made with."""
     out = {}
     for experiment, path in inputs.items():
+        if experiment not in READS:  # the report's intro
+            continue
         columns, verdict = READS[experiment]
         out |= verdict(read_csv(path, columns), tests, read_provenance(path)["settings"])
     return out
@@ -216,8 +232,25 @@ def verdicts_job(snakemake):
     write_tex(table(frame), out.table, prov)
     write_tex(tex_values(values(frame)), out.values, prov)
     with atomic_write(out.markdown) as f:
-        f.write(markdown(frame))
+        f.write(markdown(frame, prov))
+    with atomic_write(out.front) as f:
+        f.write(rst(frame, Path(snakemake.input.intro).read_text()))
+
+
+README_START, README_END = "<!-- verdicts: written by `snakemake readme`; do not edit -->", "<!-- /verdicts -->"
+
+
+def readme_job(snakemake):
+    """The register's Markdown table into README.md, between its two markers (the rest of the file as it was)."""
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme}: no {README_START!r} … {README_END!r} block to write the verdicts into")
+    head, rest = text.split(README_START, 1)
+    table = Path(snakemake.input[0]).read_text()
+    with atomic_write(readme) as f:
+        f.write(f"{head}{README_START}\n{table}{README_END}{rest.split(README_END, 1)[1]}")
 
 
 if __name__ == "__main__":
-    run_rule(snakemake, {"verdicts": verdicts_job})  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"verdicts": verdicts_job, "readme": readme_job})  # noqa: F821 (set by Snakemake)

@@ -1,0 +1,48 @@
+"""The reproduction report: every claim of the register (workflow/claims.yaml) beside what the experiments
+measured, with its computed verdict: the CSV, the paper's appendix table, the values the text cites and the
+Markdown table that rule readme writes into README.md."""
+VD = config["verdicts"]
+check_yaml(VD["register"])  # a syntax error names its line
+VD_READS = {  # experiment: the output its claims are checked against
+    "norm_balls": "results/norm_balls/checks.csv",
+    "airbench": "results/airbench/runs.csv",
+    "nanogpt": "results/nanogpt/summary.csv",
+    "finetune": "results/finetune/summary.csv",
+    "topk_timing": "results/topk_timing/timing.csv",
+}
+EXPERIMENTS["verdicts"] = ["results/tables/verdicts_table.tex", "results/values/verdicts.tex"]
+
+
+rule verdicts:
+    input:
+        **VD_READS,
+        intro="workflow/report/workflow.rst",
+    output:
+        csv="results/reproduction.csv",
+        table="results/tables/verdicts_table.tex",
+        values="results/values/verdicts.tex",
+        markdown="results/reproduction.md",
+        front="results/report/front.rst",  # the HTML report's front page (snakemake --report)
+    params:
+        settings=settings(VD, claims=yaml.safe_load(Path(VD["register"]).read_text())),
+    log:
+        f"{LOGS}/verdicts.log",
+    benchmark:
+        f"{BENCHMARKS}/verdicts.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/verdicts.py"
+
+
+rule readme:  # not part of the paper: snakemake readme --profile ... writes the table into README.md
+    input:
+        "results/reproduction.md",
+    output:
+        touch("results/readme.done"),
+    log:
+        f"{LOGS}/readme.log",
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/verdicts.py"
