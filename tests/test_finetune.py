@@ -296,7 +296,7 @@ def test_quick_finetune_builds_its_table_figures_and_values(quick_build):
     workdir = quick_build
     note = report.data_note("a generated corpus of short stories, not TinyStories")
     table = (workdir / "results/tables/finetune_table.tex").read_text()
-    assert "Muon & " in table and r"F-Muon $\alpha$=0.5 &" in table and note in table
+    assert "Muon & " in table and r"F-Muon $\alpha=0.5$ &" in table and note in table
     values = (workdir / "results/values/finetune.tex").read_text()
     assert "F-Muon's robustness width" in values and "S-Muon was not run in this build" in values
     assert all(line.endswith("[not the paper's data]}") for line in values.splitlines()
