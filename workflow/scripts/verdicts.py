@@ -34,7 +34,77 @@ def agreement(ours, paper, rtol):
     return ("reproduced" if abs(gap) <= rtol else "differs"), f"{100 * gap:+.1f}% from the paper's {paper:g}"
 
 
+def erratum(stated, follows, paper, rtol, why):
+    """(verdict, detail) of a paper's number against its own formula (``stated``): reproduced where they agree;
+    a paper error where they do not and the number ``follows`` from another formula; else differs."""
+    if abs(stated / paper - 1) <= rtol:
+        return agreement(stated, paper, rtol)
+    return ("paper error" if abs(follows / paper - 1) <= rtol else "differs"), why
+
+
 # ---------------------------------------------------------------- per experiment
+def least_squares_verdicts(errata, tests, settings):
+    """§6.1, from the errata the least-squares table rule computes: the paper's L, η and K against its own
+    formulas evaluated on our problems (at each size), its theory target at its own η and K, and Neon's lead."""
+    from least_squares import PAPER, PAPER_SIZE
+    at = errata.set_index(["size", "method", "quantity"])["value"]
+    sizes = sorted(errata["size"].unique())
+    n = PAPER_SIZE if PAPER_SIZE in sizes else sizes[-1]
+    rtol = tests["ls.L.muon"]["rtol"]
+    out = {}
+    for lmo in ("neon", "nsgd"):
+        out[f"ls.L.{lmo}"] = (f"L = {at[n, lmo, 'L_stated']:.1f} (n = {n})",
+                              *agreement(at[n, lmo, "L_stated"], PAPER[lmo]["L"], tests[f"ls.L.{lmo}"]["rtol"]))
+    gaps = {size: max(abs(at[size, lmo, "L_stated"] / PAPER[lmo]["L"] - 1) for lmo in ("neon", "nsgd")) for size in sizes}
+    fits = [size for size, gap in gaps.items() if gap <= tests["ls.size"]["rtol"]]
+    out["ls.size"] = (f"agrees at n = {', '.join(map(str, fits)) or 'none'}",
+                      "paper error" if fits and 10 not in fits else "reproduced" if 10 in fits else "differs",
+                      "Neon's and NSGD's L by the paper's formulas, " + ", ".join(
+                          f"n = {size}: within {100 * gap:.0f}%" for size, gap in gaps.items()))
+    paper_L, stated, sqrt_n, rule = (PAPER["muon"]["L"], *(at[n, "muon", q] for q in ("L_stated", "L_sqrt_n", "L_rule")))
+    out["ls.L.muon"] = (f"(2/n): {stated:.1f}, (2/√n): {sqrt_n:.1f}", *erratum(
+        stated, sqrt_n, paper_L, rtol, f"the paper's {paper_L:g} follows from (2/√n)‖M‖_nuc‖N‖_nuc "
+        f"({100 * (sqrt_n / paper_L - 1):+.0f}%), not from its stated (2/n)‖M‖_nuc‖N‖_nuc ({100 * (stated / paper_L - 1):+.0f}%)"))
+    out["ls.L.rule"] = (f"Muon: {rule:.1f}", *erratum(
+        rule, sqrt_n, paper_L, rtol, f"γ = 2/√n gives (4/n)‖M‖_nuc‖N‖_nuc = {rule:.1f}: neither the stated formula "
+        f"({stated:.1f}) nor the paper's {paper_L:g}"))
+    products = [at[n, lmo, "lr_times_eps_L"] for lmo in ("muon", "neon", "nsgd")]
+    inverse = all(abs(p - 1) <= tests["ls.lr"]["rtol"] for p in products)
+    out["ls.lr"] = ("η·ε·L = " + ", ".join(f"{p:.3f}" for p in products), "paper error" if inverse else "differs",
+                    "η = 1/(εL), not the stated ε/L" if inverse else "η is neither ε/L nor 1/(εL)")
+    implied = [at[n, lmo, "delta0_implied"] for lmo in ("muon", "neon", "nsgd")]
+    one = max(implied) / min(implied) - 1 <= tests["ls.K"]["rtol"]
+    out["ls.K"] = (f"Δ₀ = {min(implied):.0f}–{max(implied):.0f}", "reproduced" if one else "differs",
+                   f"the three K give one Δ₀ = Kε²/L; our problems' Δ₀ = {at[n, 'problem', 'delta0']:.0f}")
+    if (n, "muon", "paper_run_mean_grad_dual") in at:
+        misses = [lmo for lmo in ("muon", "nsgd") if at[n, lmo, "paper_run_mean_grad_dual"] > at[n, lmo, "paper_run_target"]]
+        out["ls.target"] = ("missed by " + (", ".join(misses) or "none"), "not reproduced" if misses else "reproduced",
+                            "the paper's η and K run on our problems: mean ‖∇F‖† against 3ε/2")
+    dual, window, op = (at[n, "neon", q] for q in ("lead_dual", "lead_dual_window", "lead_op"))
+    out["ls.neon_grad"] = (f"own dual norm {100 * dual:.0f}% (first {100 * window:.0f}%), ‖·‖_op {100 * op:.0f}%",
+                           "reproduced" if op >= tests["ls.neon_grad"]["share"] else "not reproduced",
+                           "the share of iterations at which Neon's gradient norm is the smallest of all methods")
+    return out
+
+
+def asymptotics_verdicts(limits, tests, settings):
+    """§5, for square Gaussian matrices: each ratio's limit (extrapolated n → ∞) against the paper's constant and
+    the true Marchenko–Pastur one: reproduced where it is the paper's, paper error where it is the other."""
+    square = limits[limits["aspect"] == 1].set_index("quantity")
+    out = {}
+    for claim, quantity in (("asym.nuclear", "nuclear"), ("asym.frobenius", "frobenius"), ("asym.spectral", "spectral"),
+                            ("asym.nuc_op", "nuclear_over_spectral"), ("asym.fro_op", "frobenius_over_spectral")):
+        r, rtol = square.loc[quantity], tests[claim]["rtol"]
+        ours = f"{r.extrapolated:.4f} (n → ∞; {r.measured:.4f} at n = {r.n})"
+        if abs(r.extrapolated / r.paper - 1) <= rtol:
+            out[claim] = (ours, "reproduced", f"the paper's {r.paper:g}")
+        elif abs(r.extrapolated / r.true - 1) <= rtol:
+            out[claim] = (ours, "paper error", f"the limit is {r.true:.4f} (Marchenko–Pastur), not the paper's {r.paper:g}")
+        else:
+            out[claim] = (ours, "differs", f"neither the paper's {r.paper:g} nor the limit {r.true:.4f}")
+    return out
+
+
 def norm_ball_verdicts(checks, tests, settings):
     """Appendix C and Table 1, from norm_ball_checks: which ball F-Muon's LMO points lie on, the ℓ₁ radius of
     the Ky Fan dual ball, and every LMO attaining its dual norm."""
@@ -203,6 +273,8 @@ def values(frame):
 
 # ---------------------------------------------------------------- Snakemake entry
 READS = {  # experiment: (the columns of its output that the verdicts read, the verdict function)
+    "least_squares": (["size", "method", "quantity", "value"], least_squares_verdicts),
+    "norm_asymptotics": (["aspect", "quantity", "n", "measured", "extrapolated", "paper", "true"], asymptotics_verdicts),
     "norm_balls": (["check", "alpha", "value"], norm_ball_verdicts),
     "airbench": (["experiment", "method", "data", "accuracy", "diverged"], airbench_verdicts),
     "nanogpt": (["lmo", "alpha", "lr", "source", "seeds", "mean", "std"], nanogpt_verdicts),
