@@ -66,6 +66,7 @@ rule least_squares_table:
     output:
         summary="results/least_squares/summary.csv",
         theory="results/least_squares/theory.csv",
+        errata="results/least_squares/errata.csv",
         table="results/tables/least_squares_table.tex",
         values="results/values/least_squares.tex",
     params:
