@@ -70,7 +70,7 @@ rule least_squares_table:
         table="results/tables/least_squares_table.tex",
         values="results/values/least_squares.tex",
     params:
-        settings=settings(LS, "sizes", "seeds", "iterations", "lr", "op_target"),
+        settings=settings(LS, "sizes", "seeds", "iterations", "lr", "op_target", "lmo_options"),
     log:
         f"{LOGS}/least_squares_table.log",
     benchmark:

@@ -25,6 +25,7 @@ PAPER = {"muon": {"L": 171.4, "lr": 2.33e-4, "K": 68},
          "neon": {"L": 47.7, "lr": 2.10e-2, "K": 11919},
          "nsgd": {"L": 16.2, "lr": 1.75e-2, "K": 323}}
 PAPER_OP_TARGET = 1.0  # the paper's ε₂: its ε are then 1 (Neon), n/2 (Muon), √n/2 (NSGD)
+PAPER_SIZE = 50  # the size the paper's numbers are for (its text says 10, its figure and its numbers 50)
 
 
 # ---------------------------------------------------------------- the problem
@@ -148,6 +149,18 @@ def paper_rates(lmo, n):
             "delta0_implied": (paper["K"] * eps**2 / paper["L"], math.nan)}
 
 
+def paper_runs(M, N, S, defaults):
+    """Per seed, the mean ‖∇F‖† of K_paper steps at η_paper, against the theory's 3ε/2, for Muon and NSGD (for
+    Neon ε = 1, so its η = ε/L = 1/(εL): the theory job's own run)."""
+    rows = []
+    for lmo in ("muon", "nsgd"):
+        paper, eps = PAPER[lmo], target(lmo, M.size(-1), PAPER_OP_TARGET)
+        trace = descend(M, N, S, lmo, lmo_options({"lmo": lmo}, defaults), paper["lr"], paper["K"])
+        rows.append((lmo, "paper_run_mean_grad_dual", trace[:-1, 2].mean(0).numpy()))
+        rows.append((lmo, "paper_run_target", [1.5 * eps]))
+    return rows
+
+
 def leads(traces, metric):
     """Per size, seed and method: the share of iterations at which the method's ``metric`` is strictly below every
     other method's on the same problem ("share"), and the share of the run before it first is not ("window")."""
@@ -171,12 +184,15 @@ def erratum(size, method, quantity, values, paper=math.nan):
             "high": est.high, "seeds": est.n, "paper": paper}
 
 
-def errata(theory, traces, seeds):
+def errata(theory, traces, seeds, defaults):
     """The paper's §6.1 numbers against its own formulas on our problems, at each size: L by each formula, the
-    rates and Δ₀ its numbers imply, our Δ₀, and each method's lead in its own dual norm and in ‖·‖_op."""
+    rates and Δ₀ its numbers imply, our Δ₀, each method's lead in its own dual norm and in ‖·‖_op, and at the
+    paper's size its runs at its η for its K."""
     rows = []
     for n in sorted(theory["size"].unique()):
-        M, N, _ = problem(int(n), seeds)
+        M, N, S = problem(int(n), seeds)
+        if n == PAPER_SIZE:
+            rows += [erratum(n, lmo, quantity, values) for lmo, quantity, values in paper_runs(M, N, S, defaults)]
         for lmo in PAPER:
             for name, values in smoothness_formulas(lmo, M, N).items():
                 rows.append(erratum(n, lmo, f"L_{name}", values.numpy(), PAPER[lmo]["L"]))
@@ -316,7 +332,7 @@ def table_job(snakemake):
     prov = provenance(snakemake)
     write_csv(summary.reset_index(), snakemake.output.summary, prov)
     write_csv(theory, snakemake.output.theory, prov)
-    errors = errata(theory, traces, settings["seeds"])
+    errors = errata(theory, traces, settings["seeds"], settings["lmo_options"])
     write_csv(errors, snakemake.output.errata, prov)
     write_tex(theory_table(theory, max(settings["sizes"])), snakemake.output.table, prov)
     write_tex(tex_values(values(summary, theory, errors, settings)), snakemake.output.values, prov)
