@@ -198,8 +198,8 @@ def errata(theory, traces, seeds, defaults):
                 rows.append(erratum(n, lmo, f"L_{name}", values.numpy(), PAPER[lmo]["L"]))
             for name, (value, paper) in paper_rates(lmo, int(n)).items():
                 rows.append(erratum(n, lmo, name, [value], paper))
-        ours = theory[(theory["size"] == n) & (theory["lmo"] == next(iter(PAPER)))]
-        rows.append(erratum(n, "problem", "delta0", ours["delta0"].to_numpy()))  # F(0) − F*, one per seed
+        problems = theory[theory["size"] == n].drop_duplicates("seed")  # Δ₀ = F(0) − F* is the problem's
+        rows.append(erratum(n, "problem", "delta0", problems["delta0"].to_numpy()))
     for metric, name in (("grad_dual", "dual"), ("grad_op", "op")):
         for (n, method), group in leads(traces, metric).groupby(["size", "method"], sort=False):
             rows.append(erratum(n, method, f"lead_{name}", group["share"].to_numpy()))
