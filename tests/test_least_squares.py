@@ -124,11 +124,15 @@ def test_the_papers_rates_are_one_over_eps_L_and_its_K_imply_one_delta0():
 def test_leads_count_strict_leads_and_the_leading_window():
     frame = pd.DataFrame({"size": 5, "seed": 0, "iteration": list(range(5)) * 2, "method": ["a"] * 5 + ["b"] * 5,
                           "grad_op": [1.0, 0.5, 0.4, 0.9, 0.1] + [1.0, 0.6, 0.5, 0.3, 0.2]})
-    result = ls.leads(frame, "grad_op").set_index("method")
-    assert result.loc["a"].share == pytest.approx(3 / 5) and result.loc["a"].window == 0.0  # a tie leads no one
-    assert result.loc["b"].share == pytest.approx(1 / 5) and result.loc["b"].window == 0.0
+    result = ls.leads(frame, "grad_op").set_index(["method", "rival"])
+    assert result.loc["a", "all"].share == pytest.approx(3 / 5) and result.loc["a", "all"].window == 0.0  # a tie: no
+    assert result.loc["b", "all"].share == pytest.approx(1 / 5) and result.loc["b", "all"].window == 0.0
+    assert result.loc["a", "b"].share == result.loc["a", "all"].share  # with one rival, "all" is that rival
     frame.loc[0, "grad_op"] = 0.9
-    assert ls.leads(frame, "grad_op").set_index("method").loc["a"].window == pytest.approx(3 / 5)
+    assert ls.leads(frame, "grad_op").set_index(["method", "rival"]).loc["a", "all"].window == pytest.approx(3 / 5)
+    third = pd.DataFrame({"size": 5, "seed": 0, "iteration": range(5), "method": "c", "grad_op": [2, 2, 2, 2, 0.0]})
+    result = ls.leads(pd.concat([frame, third]), "grad_op").set_index(["method", "rival"])
+    assert result.loc["a", "c"].share == pytest.approx(4 / 5) and result.loc["a", "all"].share == pytest.approx(3 / 5)
 
 
 def test_errata_rows_hold_every_quantity_with_the_papers_number_beside_ours():
@@ -144,6 +148,7 @@ def test_errata_rows_hold_every_quantity_with_the_papers_number_beside_ours():
     assert delta0.value == pytest.approx(ls.loss(torch.zeros_like(S), M, N, S).mean().item())
     assert delta0.low < delta0.value < delta0.high
     assert table.loc[("neon", "lead_dual")].value + table.loc[("nsgd", "lead_dual")].value <= 1
+    assert table.loc[("neon", "lead_dual")].value <= table.loc[("neon", "lead_dual_over_nsgd")].value
 
 
 def test_the_papers_own_rates_miss_the_theorys_target_for_muon_and_nsgd():

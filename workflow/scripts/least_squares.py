@@ -162,17 +162,21 @@ def paper_runs(M, N, S, defaults):
 
 
 def leads(traces, metric):
-    """Per size, seed and method: the share of iterations at which the method's ``metric`` is strictly below every
-    other method's on the same problem ("share"), and the share of the run before it first is not ("window")."""
+    """Per size, seed, method and rival ("all" the other methods, or each one): the share of iterations at which the
+    method's ``metric`` is strictly below the rival's on the same problem ("share"), and the share of the run
+    before it first is not ("window")."""
     rows = []
     for (size, seed), runs in traces.groupby(["size", "seed"]):
         table = runs.pivot(index="iteration", columns="method", values=metric)
         values = table.to_numpy()
         for j, method in enumerate(table.columns):
-            lead = values[:, j] < np.delete(values, j, axis=1).min(1)
-            window = len(lead) if lead.all() else int(np.argmin(lead))
-            rows.append({"size": size, "seed": seed, "method": method, "share": lead.mean(),
-                         "window": window / len(lead)})
+            rivals = {"all": np.delete(values, j, axis=1).min(1)}
+            rivals.update((rival, values[:, k]) for k, rival in enumerate(table.columns) if k != j)
+            for rival, value in rivals.items():
+                lead = values[:, j] < value
+                window = len(lead) if lead.all() else int(np.argmin(lead))
+                rows.append({"size": size, "seed": seed, "method": method, "rival": rival, "share": lead.mean(),
+                             "window": window / len(lead)})
     return pd.DataFrame(rows)
 
 
@@ -186,8 +190,8 @@ def erratum(size, method, quantity, values, paper=math.nan):
 
 def errata(theory, traces, seeds, defaults):
     """The paper's §6.1 numbers against its own formulas on our problems, at each size: L by each formula, the
-    rates and Δ₀ its numbers imply, our Δ₀, each method's lead in its own dual norm and in ‖·‖_op, and at the
-    paper's size its runs at its η for its K."""
+    rates and Δ₀ its numbers imply, our Δ₀, each method's lead in its own dual norm and in ‖·‖_op (over all the
+    others, lead_dual, and over each, lead_dual_over_<method>), and at the paper's size its runs at its η for its K."""
     rows = []
     for n in sorted(theory["size"].unique()):
         M, N, S = problem(int(n), seeds)
@@ -201,9 +205,10 @@ def errata(theory, traces, seeds, defaults):
         problems = theory[theory["size"] == n].drop_duplicates("seed")  # Δ₀ = F(0) − F* is the problem's
         rows.append(erratum(n, "problem", "delta0", problems["delta0"].to_numpy()))
     for metric, name in (("grad_dual", "dual"), ("grad_op", "op")):
-        for (n, method), group in leads(traces, metric).groupby(["size", "method"], sort=False):
-            rows.append(erratum(n, method, f"lead_{name}", group["share"].to_numpy()))
-            rows.append(erratum(n, method, f"lead_{name}_window", group["window"].to_numpy()))
+        for (n, method, rival), group in leads(traces, metric).groupby(["size", "method", "rival"], sort=False):
+            over = "" if rival == "all" else f"_over_{rival}"  # lead_dual: over every other method at once
+            rows.append(erratum(n, method, f"lead_{name}{over}", group["share"].to_numpy()))
+            rows.append(erratum(n, method, f"lead_{name}_window{over}", group["window"].to_numpy()))
     return pd.DataFrame(rows, columns=ERRATA_COLUMNS)
 
 
@@ -275,7 +280,7 @@ def values(summary, theory, errors, settings):
             out[f"ls.{name}.theory.{lmo}.mean_grad_dual"] = tex_number(row.mean_grad_dual)
             out[f"ls.{name}.theory.{lmo}.bound"] = tex_number(row.bound)
             out[f"ls.{name}.theory.{lmo}.paper_lr_times_eps_L"] = tex_number(PAPER[lmo]["lr"] * row.eps * PAPER[lmo]["L"])
-    for row in errors.itertuples():
+    for row in errors[~errors["quantity"].str.contains("_over_")].itertuples():  # pairwise leads: in the CSV only
         for name in names(row.size):
             out[f"ls.{name}.errata.{row.method}.{row.quantity}"] = tex_number(row.value)
     return out
