@@ -3,6 +3,7 @@ import math
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -73,3 +74,92 @@ def test_method_labels():
     assert method_label({"lmo": "fanion", "k": 4}) == "4-Fanion"
     assert method_label({"lmo": "sign"}) == "SignSGD"
     assert method_label({"lmo": "columns"}) == "columns"
+
+
+# ---------------------------------------------------------------- the paper's §6.1 numbers (errata)
+def test_smoothness_formulas_against_traces_and_eigenvalues():
+    """M, N are PSD: ‖M‖_nuc = tr M, ‖M‖_op = λ_max, ‖M‖_F² = Σλ²; each formula recomputed from those."""
+    M, N, _ = ls.problem(9, [0, 1])
+    trace, top = (lambda A: A.diagonal(dim1=-2, dim2=-1).sum(-1)), (lambda A: torch.linalg.eigvalsh(A)[..., -1])
+    muon, neon, nsgd = (ls.smoothness_formulas(lmo, M, N) for lmo in ("muon", "neon", "nsgd"))
+    assert torch.allclose(muon["stated"], 2 / 9 * trace(M) * trace(N))
+    assert torch.allclose(muon["sqrt_n"], 2 / 3 * trace(M) * trace(N))
+    assert torch.allclose(muon["rule"], 4 / 9 * trace(M) * trace(N))  # γ = 2/√n: (4/n)‖M‖_nuc‖N‖_nuc
+    assert torch.allclose(neon["rule"], 9 * top(M) * top(N)) and torch.allclose(neon["rule"], neon["stated"])
+    frob = torch.linalg.eigvalsh(M).pow(2).sum(-1).sqrt() * torch.linalg.eigvalsh(N).pow(2).sum(-1).sqrt()
+    assert torch.allclose(nsgd["rule"], frob) and torch.allclose(nsgd["stated"], frob)
+
+
+def test_the_papers_L_are_for_n50_and_muons_follows_two_over_root_n():
+    """Over 20 problems, the paper's 171.4, 47.7 and 16.2 lie inside the spread of (2/√n)‖M‖_nuc‖N‖_nuc,
+    n‖M‖_op‖N‖_op and ‖M‖_F‖N‖_F at n = 50, and far outside every formula's values at n = 10; the stated
+    (2/n)‖M‖_nuc‖N‖_nuc (≈ 25) and the rule's (4/n)‖M‖_nuc‖N‖_nuc (≈ 50) never reach Muon's."""
+    seeds = list(range(20))
+    def inside(values, paper):
+        return abs(paper - values.mean()) < 3 * values.std()
+    at50 = {lmo: ls.smoothness_formulas(lmo, *ls.problem(50, seeds)[:2]) for lmo in ls.PAPER}
+    at10 = {lmo: ls.smoothness_formulas(lmo, *ls.problem(10, seeds)[:2]) for lmo in ls.PAPER}
+    assert inside(at50["muon"]["sqrt_n"], 171.4) and inside(at50["neon"]["stated"], 47.7)
+    assert inside(at50["nsgd"]["stated"], 16.2)
+    assert at50["muon"]["stated"].max() < 50 and at50["muon"]["rule"].max() < 100  # Muon's is 171.4
+    for lmo, values in at10.items():
+        assert all(formula.max() < ls.PAPER[lmo]["L"] / 2 for formula in values.values()), lmo
+
+
+def test_the_papers_rates_are_one_over_eps_L_and_its_K_imply_one_delta0():
+    n = 50
+    eps = {"muon": n / 2, "neon": 1.0, "nsgd": math.sqrt(n) / 2}
+    for lmo, paper in ls.PAPER.items():
+        rates = ls.paper_rates(lmo, n)
+        assert rates["lr_times_eps_L"][0] == pytest.approx(paper["lr"] * eps[lmo] * paper["L"])
+        assert rates["lr_times_eps_L"][0] == pytest.approx(1, abs=0.003)  # η = 1/(εL), to the paper's digits
+        assert rates["lr_inverse_eps_L"][0] == pytest.approx(paper["lr"], rel=0.003)
+        assert rates["delta0_implied"][0] == pytest.approx(paper["K"] * eps[lmo] ** 2 / paper["L"])
+    assert ls.paper_rates("muon", n)["lr_eps_over_L"][0] > 100 * ls.PAPER["muon"]["lr"]  # ε/L is not its η
+    implied = [ls.paper_rates(lmo, n)["delta0_implied"][0] for lmo in ls.PAPER]
+    assert max(implied) / min(implied) < 1.01  # the three K agree on one Δ₀ (≈ 249)
+    at10 = [ls.paper_rates(lmo, 10)["lr_times_eps_L"][0] for lmo in ("muon", "nsgd")]
+    assert all(abs(value - 1) > 0.5 for value in at10)  # at n = 10, which the text names, nothing fits
+
+
+def test_leads_count_strict_leads_and_the_leading_window():
+    frame = pd.DataFrame({"size": 5, "seed": 0, "iteration": list(range(5)) * 2, "method": ["a"] * 5 + ["b"] * 5,
+                          "grad_op": [1.0, 0.5, 0.4, 0.9, 0.1] + [1.0, 0.6, 0.5, 0.3, 0.2]})
+    result = ls.leads(frame, "grad_op").set_index(["method", "rival"])
+    assert result.loc["a", "all"].share == pytest.approx(3 / 5) and result.loc["a", "all"].window == 0.0  # a tie: no
+    assert result.loc["b", "all"].share == pytest.approx(1 / 5) and result.loc["b", "all"].window == 0.0
+    assert result.loc["a", "b"].share == result.loc["a", "all"].share  # with one rival, "all" is that rival
+    frame.loc[0, "grad_op"] = 0.9
+    assert ls.leads(frame, "grad_op").set_index(["method", "rival"]).loc["a", "all"].window == pytest.approx(3 / 5)
+    third = pd.DataFrame({"size": 5, "seed": 0, "iteration": range(5), "method": "c", "grad_op": [2, 2, 2, 2, 0.0]})
+    result = ls.leads(pd.concat([frame, third]), "grad_op").set_index(["method", "rival"])
+    assert result.loc["a", "c"].share == pytest.approx(4 / 5) and result.loc["a", "all"].share == pytest.approx(3 / 5)
+
+
+def test_errata_rows_hold_every_quantity_with_the_papers_number_beside_ours():
+    theory = ls.theory_rows(6, [0, 1], op_target=1.0, defaults=EXACT)
+    M, N, S = ls.problem(6, [0, 1])
+    frames = []
+    for lmo in ("nsgd", "neon"):
+        frame = ls.trace_frame(ls.descend(M, N, S, lmo, lmo_options({"lmo": lmo}, EXACT), 0.05, 20), [0, 1])
+        frames.append(frame.assign(size=6, method=lmo))
+    table = ls.errata(theory, pd.concat(frames), [0, 1], EXACT).set_index(["method", "quantity"])
+    assert table.loc[("muon", "L_sqrt_n")].paper == 171.4 and table.loc[("muon", "L_sqrt_n")].seeds == 2
+    delta0 = table.loc[("problem", "delta0")]
+    assert delta0.value == pytest.approx(ls.loss(torch.zeros_like(S), M, N, S).mean().item())
+    assert delta0.low < delta0.value < delta0.high
+    assert table.loc[("neon", "lead_dual")].value + table.loc[("nsgd", "lead_dual")].value <= 1
+    assert table.loc[("neon", "lead_dual")].value <= table.loc[("neon", "lead_dual_over_nsgd")].value
+
+
+def test_the_papers_own_rates_miss_the_theorys_target_for_muon_and_nsgd():
+    """At n = 50 its η and K for Muon and NSGD leave the mean dual gradient norm above 3ε/2 (their η is 1/(εL),
+    far below ε/L): per seed, the mean over its K steps, recomputed here from the trace of ``descend``."""
+    M, N, S = ls.problem(ls.PAPER_SIZE, [3])
+    runs = {(lmo, quantity): values for lmo, quantity, values in ls.paper_runs(M, N, S, EXACT)}
+    for lmo in ("muon", "nsgd"):
+        paper = ls.PAPER[lmo]
+        trace = ls.descend(M, N, S, lmo, lmo_options({"lmo": lmo}, EXACT), paper["lr"], paper["K"])
+        assert runs[lmo, "paper_run_mean_grad_dual"][0] == pytest.approx(trace[:-1, 2, 0].mean().item())
+        assert runs[lmo, "paper_run_target"] == [1.5 * ls.target(lmo, ls.PAPER_SIZE, 1.0)]
+        assert runs[lmo, "paper_run_mean_grad_dual"][0] > 1.5 * runs[lmo, "paper_run_target"][0]  # missed, by far

@@ -25,7 +25,8 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     assert counts.items() >= {
         "least_squares_run": len(ls["sizes"]) * len(ls["methods"]),
         "least_squares_theory": len(ls["sizes"]),
-        "least_squares_figure": 1, "least_squares_table": 1, "norm_balls": 3, "macros": 1, "paper": 1, "all": 1,
+        "least_squares_figure": 1, "least_squares_table": 1, "norm_balls": 3, "norm_asymptotics_run": 1,
+        "norm_asymptotics_report": 1, "macros": 1, "paper": 1, "all": 1,
     }.items()
     for smk in set((workdir / "workflow/rules").glob("*.smk")) - {workdir / "workflow/rules/common.smk"}:  # later ones too
         rules = re.findall(r"^rule (\w+):", smk.read_text(), flags=re.M)
@@ -37,6 +38,7 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["least_squares={lr: -1}"], ["config key least_squares.lr", "allowed: > 0"]),
     (["least_squares={iterations: many}"], ["config key least_squares.iterations", "allowed: type integer"]),
     (["norm_balls={alphas: [0.5, 2]}"], ["config key norm_balls.alphas.1", "allowed: <= 1"]),
+    (["norm_asymptotics={seeds: [0]}"], ["config key norm_asymptotics.seeds", "allowed: at least 2 items"]),
     (["least_sqares={lr: 1}"], ["least_sqares", "'least_squares'", "'norm_balls'"]),
     (["least_squares={methods: {bad: {lmo: adam}}}"], ["config key least_squares.methods.bad", "'adam'", "'muon'"]),
     (["least_squares={methods: {fm: {lmo: f-muon, k: 3}}}"], ["config key least_squares.methods.fm", "['k']", "alpha"]),

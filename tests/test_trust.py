@@ -21,6 +21,8 @@ SETTING_CHANGES = [
     ("least_squares={op_target: 2.0}", ["least_squares_theory", "least_squares_table"]),
     ("norm_balls={grid: 60}", ["norm_balls"]),
     ("norm_balls={ky_fan_k: 3}", ["norm_balls", "norm_ball_checks"]),
+    ("norm_asymptotics={seeds: [0, 1]}", ["norm_asymptotics_run", "norm_asymptotics_report"]),
+    ("norm_asymptotics={level: 0.9}", ["norm_asymptotics_report"]),
     ("topk_timing={size: 200}", ["topk_timing_run"]),
     ("topk_timing={reps: 3}", ["topk_timing_run"]),
     ("topk_timing={warm_ks: [1, 4]}", ["topk_warm_start"]),
@@ -35,9 +37,10 @@ SETTING_CHANGES = [
     ("finetune={train: {warmup_steps: 3}}", ["finetune_run"]),
     ("finetune={tolerance: 0.02}", ["finetune_report"]),
     ("scale=full", ["least_squares_run", "least_squares_theory", "least_squares_figure", "least_squares_table",
-                    "norm_balls", "lmo_table", "norm_ball_checks", "topk_timing_run", "topk_timing_report", "topk_warm_start", "airbench_run",
-                    "airbench_figure", "airbench_table", "nanogpt_train", "nanogpt_report", "finetune_run",
-                    "finetune_report", "macros", "paper"]),
+                    "norm_balls", "lmo_table", "norm_ball_checks", "norm_asymptotics_run", "norm_asymptotics_report",
+                    "topk_timing_run", "topk_timing_report", "topk_warm_start", "airbench_run", "airbench_figure",
+                    "airbench_table", "nanogpt_train", "nanogpt_report", "finetune_run", "finetune_report", "verdicts",
+                    "macros", "paper"]),
 ]
 
 

@@ -66,10 +66,11 @@ rule least_squares_table:
     output:
         summary=report("results/least_squares/summary.csv", caption="../report/summary.rst", category="Least squares (§6.1)"),
         theory="results/least_squares/theory.csv",
+        errata="results/least_squares/errata.csv",
         table="results/tables/least_squares_table.tex",
         values="results/values/least_squares.tex",
     params:
-        settings=settings(LS, "sizes", "seeds", "iterations", "lr", "op_target"),
+        settings=settings(LS, "sizes", "seeds", "iterations", "lr", "op_target", "lmo_options"),
     log:
         f"{LOGS}/least_squares_table.log",
     benchmark:

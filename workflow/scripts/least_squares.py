@@ -11,9 +11,11 @@ with η = ε/L for K = LΔ₀/ε² iterations has mean ‖∇F‖† ≤ Δ₀/(
 """
 import math
 
+import numpy as np
 import pandas as pd
 import torch
 
+import stats
 from job import BadResult, lmo_options, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
 from report import method_label, plural, save_figure, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
@@ -22,6 +24,8 @@ import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 PAPER = {"muon": {"L": 171.4, "lr": 2.33e-4, "K": 68},
          "neon": {"L": 47.7, "lr": 2.10e-2, "K": 11919},
          "nsgd": {"L": 16.2, "lr": 1.75e-2, "K": 323}}
+PAPER_OP_TARGET = 1.0  # the paper's ε₂: its ε are then 1 (Neon), n/2 (Muon), √n/2 (NSGD)
+PAPER_SIZE = 50  # the size the paper's numbers are for (its text says 10, its figure and its numbers 50)
 
 
 # ---------------------------------------------------------------- the problem
@@ -116,6 +120,98 @@ def theory_rows(n, seeds, op_target, defaults):
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------- the paper's §6.1 numbers, checked (errata)
+# γ of ‖X‖ ~ γ‖X‖_F for a Gaussian X by the paper's §5 ratios (‖·‖_F ~ (√n/2)‖·‖_op, ‖·‖_nuc ~ (n/2)‖·‖_op):
+# 1 for the Frobenius norm, 2/√n for the spectral norm, √n for the nuclear norm.
+GAMMA = {"nsgd": lambda n: 1.0, "muon": lambda n: 2 / math.sqrt(n), "neon": lambda n: math.sqrt(n)}
+ERRATA_COLUMNS = ["size", "method", "quantity", "value", "low", "high", "seeds", "paper"]
+
+
+def smoothness_formulas(lmo, M, N):
+    """Per seed, the paper's formulas for L on (M, N): "stated", as §6.1 states it (``smoothness``); "rule", its
+    general rule L ~ γ²‖M‖†‖N‖† (‖·‖† the LMO's dual norm, γ from GAMMA), which gives the stated formula for NSGD
+    (‖M‖_F‖N‖_F) and Neon (n‖M‖_op‖N‖_op) but (4/n)‖M‖_nuc‖N‖_nuc for Muon; and for Muon "sqrt_n",
+    (2/√n)‖M‖_nuc‖N‖_nuc, the formula whose value is the paper's 171.4 (its stated one has 2/n)."""
+    n = M.size(-1)
+    formulas = {"stated": smoothness(lmo, M, N),
+                "rule": GAMMA[lmo](n) ** 2 * fanions.dual_norm(M, lmo) * fanions.dual_norm(N, lmo)}
+    if lmo == "muon":
+        formulas["sqrt_n"] = 2 / math.sqrt(n) * fanions.norms.nuclear(M) * fanions.norms.nuclear(N)
+    return formulas
+
+
+def paper_rates(lmo, n):
+    """The paper's η, L and K at size n with its ε = target(lmo, n, PAPER_OP_TARGET): η·ε·L (1 if η = 1/(εL); ε²
+    if η = ε/L, the rule it states), ε/L and 1/(εL) beside its η, and Δ₀ = Kε²/L that its K implies."""
+    paper, eps = PAPER[lmo], target(lmo, n, PAPER_OP_TARGET)
+    return {"lr_times_eps_L": (paper["lr"] * eps * paper["L"], math.nan),
+            "lr_eps_over_L": (eps / paper["L"], paper["lr"]), "lr_inverse_eps_L": (1 / (eps * paper["L"]), paper["lr"]),
+            "delta0_implied": (paper["K"] * eps**2 / paper["L"], math.nan)}
+
+
+def paper_runs(M, N, S, defaults):
+    """Per seed, the mean ‖∇F‖† of K_paper steps at η_paper, against the theory's 3ε/2, for Muon and NSGD (for
+    Neon ε = 1, so its η = ε/L = 1/(εL): the theory job's own run)."""
+    rows = []
+    for lmo in ("muon", "nsgd"):
+        paper, eps = PAPER[lmo], target(lmo, M.size(-1), PAPER_OP_TARGET)
+        trace = descend(M, N, S, lmo, lmo_options({"lmo": lmo}, defaults), paper["lr"], paper["K"])
+        rows.append((lmo, "paper_run_mean_grad_dual", trace[:-1, 2].mean(0).numpy()))
+        rows.append((lmo, "paper_run_target", [1.5 * eps]))
+    return rows
+
+
+def leads(traces, metric):
+    """Per size, seed, method and rival ("all" the other methods, or each one): the share of iterations at which the
+    method's ``metric`` is strictly below the rival's on the same problem ("share"), and the share of the run
+    before it first is not ("window")."""
+    rows = []
+    for (size, seed), runs in traces.groupby(["size", "seed"]):
+        table = runs.pivot(index="iteration", columns="method", values=metric)
+        values = table.to_numpy()
+        for j, method in enumerate(table.columns):
+            rivals = {"all": np.delete(values, j, axis=1).min(1)}
+            rivals.update((rival, values[:, k]) for k, rival in enumerate(table.columns) if k != j)
+            for rival, value in rivals.items():
+                lead = values[:, j] < value
+                window = len(lead) if lead.all() else int(np.argmin(lead))
+                rows.append({"size": size, "seed": seed, "method": method, "rival": rival, "share": lead.mean(),
+                             "window": window / len(lead)})
+    return pd.DataFrame(rows)
+
+
+def erratum(size, method, quantity, values, paper=math.nan):
+    """One row of the errata: the mean of ``values`` over seeds with its 95% t interval (none for one value)."""
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    est = stats.mean_ci(values) if len(values) > 1 else stats.Estimate(values[0], math.nan, math.nan, 1)
+    return {"size": size, "method": method, "quantity": quantity, "value": est.mean, "low": est.low,
+            "high": est.high, "seeds": est.n, "paper": paper}
+
+
+def errata(theory, traces, seeds, defaults):
+    """The paper's §6.1 numbers against its own formulas on our problems, at each size: L by each formula, the
+    rates and Δ₀ its numbers imply, our Δ₀, each method's lead in its own dual norm and in ‖·‖_op (over all the
+    others, lead_dual, and over each, lead_dual_over_<method>), and at the paper's size its runs at its η for its K."""
+    rows = []
+    for n in sorted(theory["size"].unique()):
+        M, N, S = problem(int(n), seeds)
+        if n == PAPER_SIZE:
+            rows += [erratum(n, lmo, quantity, values) for lmo, quantity, values in paper_runs(M, N, S, defaults)]
+        for lmo in PAPER:
+            for name, values in smoothness_formulas(lmo, M, N).items():
+                rows.append(erratum(n, lmo, f"L_{name}", values.numpy(), PAPER[lmo]["L"]))
+            for name, (value, paper) in paper_rates(lmo, int(n)).items():
+                rows.append(erratum(n, lmo, name, [value], paper))
+        problems = theory[theory["size"] == n].drop_duplicates("seed")  # Δ₀ = F(0) − F* is the problem's
+        rows.append(erratum(n, "problem", "delta0", problems["delta0"].to_numpy()))
+    for metric, name in (("grad_dual", "dual"), ("grad_op", "op")):
+        for (n, method, rival), group in leads(traces, metric).groupby(["size", "method", "rival"], sort=False):
+            over = "" if rival == "all" else f"_over_{rival}"  # lead_dual: over every other method at once
+            rows.append(erratum(n, method, f"lead_{name}{over}", group["share"].to_numpy()))
+            rows.append(erratum(n, method, f"lead_{name}_window{over}", group["window"].to_numpy()))
+    return pd.DataFrame(rows, columns=ERRATA_COLUMNS)
+
+
 # ---------------------------------------------------------------- report
 def summarize(traces):
     """Mean over seeds at the last iteration, per size and method."""
@@ -155,8 +251,9 @@ def theory_table(theory, n):
     return tex_table("lrrrrrrr", header, rows)
 
 
-def values(summary, theory, settings):
-    """The numbers the paper's text quotes, as ``\\val`` keys; "max" stands for the largest size."""
+def values(summary, theory, errors, settings):
+    """The numbers the paper's text quotes, as ``\\val`` keys; "max" stands for the largest size; the errata as
+    ls.<size>.errata.<method>.<quantity> (the mean over seeds)."""
     largest = max(settings["sizes"])
     out = {"ls.iterations": settings["iterations"], "ls.lr": tex_number(settings["lr"]),
            "ls.seeds": plural(len(settings["seeds"]), "seed"), "ls.sizes": ", ".join(map(str, settings["sizes"])),
@@ -177,6 +274,9 @@ def values(summary, theory, settings):
             out[f"ls.{name}.theory.{lmo}.mean_grad_dual"] = tex_number(row.mean_grad_dual)
             out[f"ls.{name}.theory.{lmo}.bound"] = tex_number(row.bound)
             out[f"ls.{name}.theory.{lmo}.paper_lr_times_eps_L"] = tex_number(PAPER[lmo]["lr"] * row.eps * PAPER[lmo]["L"])
+    for row in errors[~errors["quantity"].str.contains("_over_")].itertuples():  # pairwise leads: in the CSV only
+        for name in names(row.size):
+            out[f"ls.{name}.errata.{row.method}.{row.quantity}"] = tex_number(row.value)
     return out
 
 
@@ -231,8 +331,10 @@ def table_job(snakemake):
     prov = provenance(snakemake)
     write_csv(summary.reset_index(), snakemake.output.summary, prov)
     write_csv(theory, snakemake.output.theory, prov)
+    errors = errata(theory, traces, settings["seeds"], settings["lmo_options"])
+    write_csv(errors, snakemake.output.errata, prov)
     write_tex(theory_table(theory, max(settings["sizes"])), snakemake.output.table, prov)
-    write_tex(tex_values(values(summary, theory, settings)), snakemake.output.values, prov)
+    write_tex(tex_values(values(summary, theory, errors, settings)), snakemake.output.values, prov)
 
 
 if __name__ == "__main__":
