@@ -80,3 +80,37 @@ def test_table_2_orderings_are_judged_only_on_the_papers_hardware():
                         for k in (1, 10) for method, time in (("lanczos", 1.0), ("rsvd", 3.0), ("newton-schulz", 2.0))])
     answers = verdicts.topk_verdicts(gpu, TESTS, {})
     assert answers["t2.lanczos_fastest"][1] == "reproduced" and answers["t2.lanczos_vs_ns"][1] == "reproduced"
+
+
+def test_section_5_verdicts_name_the_paper_error_from_measured_limits():
+    import norm_asymptotics
+    norms = norm_asymptotics.measure([128, 512], [1], [0, 1], 1.0)
+    answers = verdicts.asymptotics_verdicts(norm_asymptotics.limits(norms, 0.95), TESTS, {})
+    assert answers["asym.nuclear"][1] == "paper error" and "0.8488" in answers["asym.nuclear"][2]
+    assert answers["asym.nuc_op"][1] == "paper error"
+    assert answers["asym.frobenius"][1] == answers["asym.fro_op"][1] == "reproduced"
+
+
+def errata(muon_stated, lr_products):
+    """An errata frame at n = 10 and 50 as the least-squares table writes it: the paper's NSGD and Neon L at
+    n = 50 only, Muon's stated L ``muon_stated`` with (2/√n) at the paper's 171.4, η·ε·L ``lr_products``."""
+    from least_squares import PAPER
+    rows = []
+    for n, scale in ((10, 0.2), (50, 1.0)):
+        for lmo in ("neon", "nsgd"):
+            rows.append((n, lmo, "L_stated", scale * PAPER[lmo]["L"]))
+        rows += [(n, "muon", "L_stated", scale * muon_stated), (n, "muon", "L_sqrt_n", scale * PAPER["muon"]["L"]),
+                 (n, "muon", "L_rule", 2 * scale * muon_stated), (n, "problem", "delta0", 300.0)]
+        rows += [(n, lmo, "lr_times_eps_L", p) for lmo, p in zip(("muon", "neon", "nsgd"), lr_products)]
+        rows += [(n, lmo, "delta0_implied", 249.0) for lmo in ("muon", "neon", "nsgd")]
+        rows += [(n, "neon", "lead_dual", 0.5), (n, "neon", "lead_dual_window", 0.06), (n, "neon", "lead_op", 0.0)]
+    return pd.DataFrame(rows, columns=["size", "method", "quantity", "value"])
+
+
+def test_section_6_1_verdicts_follow_the_paper_against_its_own_formulas():
+    answers = verdicts.least_squares_verdicts(errata(25.0, (0.998, 1.0017, 1.0023)), TESTS, {})
+    assert answers["ls.size"][1] == "paper error" and answers["ls.L.muon"][1] == "paper error"
+    assert answers["ls.L.neon"][1] == answers["ls.L.nsgd"][1] == answers["ls.K"][1] == "reproduced"
+    assert answers["ls.lr"][1] == "paper error" and answers["ls.neon_grad"][1] == "not reproduced"
+    assert verdicts.least_squares_verdicts(errata(171.4, (0.5, 1.0, 0.4)), TESTS, {})["ls.L.muon"][1] == "reproduced"
+    assert verdicts.least_squares_verdicts(errata(171.4, (0.5, 1.0, 0.4)), TESTS, {})["ls.lr"][1] == "differs"

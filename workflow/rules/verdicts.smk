@@ -4,6 +4,8 @@ Markdown table that rule readme writes into README.md."""
 VD = config["verdicts"]
 check_yaml(VD["register"])  # a syntax error names its line
 VD_READS = {  # experiment: the output its claims are checked against
+    "least_squares": "results/least_squares/errata.csv",
+    "norm_asymptotics": "results/norm_asymptotics/limits.csv",
     "norm_balls": "results/norm_balls/checks.csv",
     "airbench": "results/airbench/runs.csv",
     "nanogpt": "results/nanogpt/summary.csv",

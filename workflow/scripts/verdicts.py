@@ -88,17 +88,18 @@ def least_squares_verdicts(errata, tests, settings):
 
 
 def asymptotics_verdicts(limits, tests, settings):
-    """§5, for square Gaussian matrices: each ratio's limit (extrapolated n → ∞) against the paper's constant and
-    the true Marchenko–Pastur one: reproduced where it is the paper's, paper error where it is the other."""
+    """§5, for square Gaussian matrices: each ratio at the largest n against the paper's constant and the true
+    Marchenko–Pastur limit: reproduced where it is the paper's, paper error where it is the other (the
+    extrapolation n → ∞ beside it; it is noisier than the largest n with few seeds)."""
     square = limits[limits["aspect"] == 1].set_index("quantity")
     out = {}
     for claim, quantity in (("asym.nuclear", "nuclear"), ("asym.frobenius", "frobenius"), ("asym.spectral", "spectral"),
                             ("asym.nuc_op", "nuclear_over_spectral"), ("asym.fro_op", "frobenius_over_spectral")):
         r, rtol = square.loc[quantity], tests[claim]["rtol"]
-        ours = f"{r.extrapolated:.4f} (n → ∞; {r.measured:.4f} at n = {r.n})"
-        if abs(r.extrapolated / r.paper - 1) <= rtol:
+        ours = f"{r.measured:.4f} at n = {r.n} ({r.extrapolated:.4f} extrapolated)"
+        if abs(r.measured / r.paper - 1) <= rtol:
             out[claim] = (ours, "reproduced", f"the paper's {r.paper:g}")
-        elif abs(r.extrapolated / r.true - 1) <= rtol:
+        elif abs(r.measured / r.true - 1) <= rtol:
             out[claim] = (ours, "paper error", f"the limit is {r.true:.4f} (Marchenko–Pastur), not the paper's {r.paper:g}")
         else:
             out[claim] = (ours, "differs", f"neither the paper's {r.paper:g} nor the limit {r.true:.4f}")
