@@ -114,3 +114,13 @@ def test_section_6_1_verdicts_follow_the_paper_against_its_own_formulas():
     assert answers["ls.lr"][1] == "paper error" and answers["ls.neon_grad"][1] == "not reproduced"
     assert verdicts.least_squares_verdicts(errata(171.4, (0.5, 1.0, 0.4)), TESTS, {})["ls.L.muon"][1] == "reproduced"
     assert verdicts.least_squares_verdicts(errata(171.4, (0.5, 1.0, 0.4)), TESTS, {})["ls.lr"][1] == "differs"
+
+
+def test_every_character_of_the_register_has_tex():
+    """The appendix table is pdflatex's: each claim's words and number render (an unknown character is an error
+    naming it)."""
+    for claim in REGISTER:
+        for field in ("where", "words", "paper", "needs"):
+            verdicts.tex_text(claim[field])
+    with pytest.raises(ValueError, match="no TeX for"):
+        verdicts.tex_text("ζ")

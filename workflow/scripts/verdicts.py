@@ -229,15 +229,21 @@ def verdicts(register, answers):
     return pd.DataFrame(rows)
 
 
+TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_", "$": r"\$", "^": r"\^{}",
+       "§": r"\S{}", "±": r"$\pm$", "²": r"$^2$", "·": r"$\cdot$", "½": r"$\frac12$", "Δ": r"$\Delta$",
+       "α": r"$\alpha$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "η": r"$\eta$", "σ": r"$\sigma$", "–": "--",
+       "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "ℓ": r"$\ell$", "→": r"$\to$",
+       "∇": r"$\nabla$", "−": "-", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
+       "≥": r"$\ge$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$"}
+
+
 def tex_text(text):
-    """Plain text (with Unicode math) for a LaTeX table cell."""
-    for old, new in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("_", r"\_"),
-                     ("±", r"$\pm$"), ("≤", r"$\le$"), ("≥", r"$\ge$"), ("α", r"$\alpha$"), ("σ", r"$\sigma$"),
-                     ("η", r"$\eta$"), ("ε", r"$\varepsilon$"), ("Δ₀", r"$\Delta_0$"), ("√", r"$\surd$"),
-                     ("·", r"$\cdot$"), ("−", "-"), ("‖", r"$\|$"), ("†", r"$^\dagger$"), ("₁", r"$_1$"),
-                     ("⟨", r"$\langle$"), ("⟩", r"$\rangle$"), ("→", r"$\to$"), ("½", r"$\frac12$"), ("≈", r"$\approx$")):
-        text = text.replace(old, new)
-    return text
+    """Plain text with the register's Unicode math, for a LaTeX cell; a character with no TeX here is an error
+    that names it (pdflatex would stop on it)."""
+    unknown = sorted({c for c in text if ord(c) > 127 and c not in TEX})
+    if unknown:
+        raise ValueError(f"no TeX for {unknown} in {text!r}: add it to verdicts.TEX")
+    return "".join(TEX.get(c, c) for c in text)
 
 
 def table(frame):
