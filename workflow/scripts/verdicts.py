@@ -230,7 +230,7 @@ def verdicts(register, answers):
 
 
 TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_", "$": r"\$", "^": r"\^{}",
-       "§": r"\S{}", "±": r"$\pm$", "²": r"$^2$", "·": r"$\cdot$", "½": r"$\frac12$", "Δ": r"$\Delta$",
+       "§": "Sec.~", "±": r"$\pm$", "²": r"$^2$", "·": r"$\cdot$", "½": r"$\frac12$", "Δ": r"$\Delta$",
        "α": r"$\alpha$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "η": r"$\eta$", "σ": r"$\sigma$", "–": "--",
        "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "ℓ": r"$\ell$", "→": r"$\to$",
        "∇": r"$\nabla$", "−": "-", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
