@@ -132,9 +132,8 @@ def lmo_table(lmos):
     for name, lmo in lmos.items():
         user = not lmo.direction.__module__.startswith("fanions")
         rows.append([rf"\texttt{{{name}}}" + (" (user)" if user else ""),
-                     f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated",
-                     ", ".join(sorted(option.replace("_", r"\_") for option in lmo.options)) or "--"])
-    return tex_table("llll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ & options \\"], rows)
+                     f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated"])
+    return tex_table("lll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ \\"], rows)
 
 
 def appendix_c_checks(alphas, directions, k):

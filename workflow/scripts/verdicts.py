@@ -96,7 +96,7 @@ def asymptotics_verdicts(limits, tests, settings):
     for claim, quantity in (("asym.nuclear", "nuclear"), ("asym.frobenius", "frobenius"), ("asym.spectral", "spectral"),
                             ("asym.nuc_op", "nuclear_over_spectral"), ("asym.fro_op", "frobenius_over_spectral")):
         r, rtol = square.loc[quantity], tests[claim]["rtol"]
-        ours = f"{r.measured:.4f} at n = {r.n} ({r.extrapolated:.4f} extrapolated)"
+        ours = f"{r.measured:.4f} at n = {r.n:.0f} ({r.extrapolated:.4f} extrapolated)"
         if abs(r.measured / r.paper - 1) <= rtol:
             out[claim] = (ours, "reproduced", f"the paper's {r.paper:g}")
         elif abs(r.measured / r.true - 1) <= rtol:
@@ -159,10 +159,10 @@ def nanogpt_verdicts(summary, tests, settings):
     from nanogpt import PAPER, RECORD
     spread, seeds, difference = RECORD[1], int(summary["seeds"].max()), tests["ng.muon"]["difference"]
     needed = stats.seeds_needed(difference, spread)
+    resolves = (f"{seeds} seeds per arm resolve {stats.detectable(spread, seeds):.4f} and more" if seeds > 1
+                else "one seed per arm resolves nothing")
     power = (f"a {difference:g} difference needs {needed} seeds per arm for 80% power at the record's spread "
-             f"σ = {spread}; "
-             f"{seeds} seed{'s' * (seeds != 1)} resolve{'s' * (seeds == 1)} "
-             f"{stats.detectable(spread, max(seeds, 2)):.4f} and more")
+             f"σ = {spread}; {resolves}")
     paper_data = set(summary["source"]) <= {"fineweb", "local"}
     out = {}
     for (lmo, alpha, lr), number in PAPER.items():
@@ -234,7 +234,8 @@ TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_"
        "α": r"$\alpha$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "η": r"$\eta$", "σ": r"$\sigma$", "–": "--",
        "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "ℓ": r"$\ell$", "→": r"$\to$",
        "∇": r"$\nabla$", "−": "-", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
-       "≥": r"$\ge$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$"}
+       "≥": r"$\ge$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$", "~": r"$\sim$",
+       "<": r"$<$", ">": r"$>$", "|": r"$|$"}
 
 
 def tex_text(text):
@@ -249,7 +250,8 @@ def tex_text(text):
 def table(frame):
     rows = [[tex_text(r.where), tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
              tex_text(r.detail)] for r in frame.itertuples()]
-    return tex_table("p{1.1cm}p{3.2cm}p{1.8cm}p{2.4cm}p{1.7cm}p{4.3cm}",
+    return tex_table("".join(rf">{{\raggedright\arraybackslash}}p{{{width}}}" for width in
+                             ("1.1cm", "3.2cm", "1.8cm", "2.4cm", "1.7cm", "4.3cm")),
                      [r"where & the paper says & paper & ours & verdict & how it was checked \\"], rows,
                      environment="longtable")
 
