@@ -119,7 +119,7 @@ def _checked_error(M, U, S, V, k, rtol):
     return _estimate(*_ritz_error(S, right.norm(dim=-2), k, left.norm(dim=-2)), rtol)
 
 
-BOUND_SLACK = 16.0  # the trend is believed only where the bound is within this factor of rtol
+BOUND_SLACK = 32.0  # the trend is believed only where the bound is within this factor of rtol
 
 
 def _estimate(factor, ky_fan, ritz_gap, rtol, trend=None):
