@@ -330,9 +330,10 @@ def _lanczos_shape(k, small, cuda, block, depth, check_every):
     host synchronisation and an SVD of the small B).
 
     On a GPU a pass over M costs about the same for 1 to ~64 columns: b = k + max(3, k/2), a check
-    every second block. On a CPU a pass costs about b matrix–vector products up to b = 4 and
-    stays flat up to 16 (2000², MKL, measured), and the SVD of a large B is not free: b ≤ 16 and
-    a check every block (2000² Gaussian, k = 50: 0.4 s against 0.9 s with b = 75).
+    every second block. On a CPU a pass costs about the same from 2 to 16 columns (2000², 1.4 ms,
+    ``_times``) and the SVD of a large B is not free: b ≤ 16 and a check every block (2000²
+    Gaussian, k = 50: 0.4 s against 0.9 s with b = 75). The blocks are 4 or more columns wide,
+    which the stopping rule's trend needs (``TREND_BLOCK``).
     """
     b = k + max(3, k // 2)
     b = min(block or (b if cuda else min(b, 16)), small)
