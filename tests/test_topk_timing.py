@@ -87,3 +87,17 @@ def test_side_by_side_puts_each_cells_products_and_error_beside_the_references()
     row = bench_topk.side_by_side(frame).iloc[0]
     assert row.lanczos == "50 / 120 / 0.4" and row.arpack == "100 / 83 / 0.1" and row.propack == "did not converge"
     assert row["best reference / ours"] == 2.0
+
+
+def test_table_reports_both_errors_and_pca_lowrank_factors_the_centred_matrix():
+    """Each row has the factor error the LMO needs and the rank-k approximation's error, the paper's words read
+    literally; torch.pca_lowrank (centre=True) factors M minus its column means, so on a matrix with a mean it
+    never reaches the factor of M itself, however many iterations."""
+    frame = topk_timing.table(["decaying"], 80, [3], 1e-2, ["svd", "pca", "lanczos", "newton-schulz"], 1, "cpu")
+    rows = frame.set_index("method")
+    assert rows.loc["svd", "error"] < 1e-5 and rows.loc["svd", "approx_error"] < 1e-5
+    assert 0 < rows.loc["lanczos", "approx_error"] < 1  # measured, beside the factor error
+    assert torch.isnan(torch.tensor(rows.loc["newton-schulz", "approx_error"]))
+    M = topk_timing.sample_matrix("decaying", 80, 0, "cpu") + 0.05
+    P, A, _ = topk_timing.pca(M, 3, 32)
+    assert topk_timing.relative_error(P, topk_timing.exact_factor(M, 3)[0]) > 1e-2
