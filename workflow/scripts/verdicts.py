@@ -164,7 +164,7 @@ def nanogpt_verdicts(summary, tests, settings):
     power = (f"a {difference:g} difference needs {needed} seeds per arm for 80% power at the record's spread "
              f"σ = {spread}; {resolves}")
     paper_data = set(summary["source"]) <= {"fineweb", "local"}
-    out = {}
+    out = {"ng.alpha_neg_vs_03": negative_alpha_verdict(summary)} if paper_data else {}
     for (lmo, alpha, lr), number in PAPER.items():
         claim = {("muon", None): "ng.muon", ("f-muon", 0.5): "ng.fmuon", ("f-muon", -0.1): "ng.fmuon_neg"}[lmo, alpha]
         row = summary[(summary.lmo == lmo) & (summary.lr == lr) & (summary.alpha.isna() if alpha is None
@@ -181,6 +181,17 @@ def nanogpt_verdicts(summary, tests, settings):
     return out
 
 
+def negative_alpha_verdict(summary):
+    """§6.3's "(α = −0.1) not higher than for α = 0.3": F-Muon's two runs at lr 0.07, Welch's test of a higher loss."""
+    runs = {alpha: summary[(summary.lmo == "f-muon") & (summary.alpha == alpha)] for alpha in (-0.1, 0.3)}
+    if any(run.empty or run.iloc[0]["seeds"] < 2 for run in runs.values()):
+        return ("", NOT_RUN, "needs both runs with at least two seeds each")
+    a, b = (stats.Moments(r["mean"], r["std"], int(r["seeds"])) for r in (run.iloc[0] for run in runs.values()))
+    p = stats.welch_p(a, b)
+    higher = a.mean > b.mean and p < 0.05
+    return (f"{a.mean - b.mean:+.4f}", "not reproduced" if higher else "reproduced", f"Welch p = {p:.2g}")
+
+
 def finetune_verdicts(summary, tests, settings):
     """§6.4: F-Muon's robustness width against Muon's, S-Muon's best loss against Muon's (on TinyStories)."""
     if settings["data_source"] != "tinystories":
@@ -192,9 +203,16 @@ def finetune_verdicts(summary, tests, settings):
         out["ft.fmuon_robust"] = (f"{f.width:.2f} against {base.width:.2f} decades",
                                   "reproduced" if f.width > base.width else "not reproduced", "robustness widths")
     if "s-muon" in best.index:
-        gap = best.loc["s-muon"].best / base.best - 1
-        out["ft.smuon_matches"] = (f"{100 * gap:+.2f}%", "reproduced" if abs(gap) <= settings["tolerance"]
-                                   else "differs", "best mean loss against Muon's")
+        s = best.loc["s-muon"]
+        gap, margin = s.best / base.best - 1, settings["tolerance"] * base.best
+        seeds = summary.set_index(["optimizer", "lr"])["seeds"]
+        if seeds[("s-muon", s.best_lr)] > 1 and seeds[(settings["baseline"], base.best_lr)] > 1:
+            p = stats.tost_p(stats.Moments(s.best, s.best_std, int(seeds[("s-muon", s.best_lr)])),
+                             stats.Moments(base.best, base.best_std, int(seeds[(settings["baseline"], base.best_lr)])), margin)
+            verdict, how = ("reproduced" if p < 0.05 else "differs"), f"TOST p = {p:.2g} within ±{margin:.4f}"
+        else:
+            verdict, how = ("reproduced" if abs(gap) * base.best <= margin else "differs"), "one seed: no test"
+        out["ft.smuon_matches"] = (f"{100 * gap:+.2f}%", verdict, f"best mean loss against Muon's; {how}")
     return out
 
 
