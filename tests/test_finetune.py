@@ -306,3 +306,20 @@ def test_quick_finetune_builds_its_table_figures_and_values(quick_build):
     summary = pd.read_csv(workdir / "results/finetune/summary.csv", skiprows=1)
     assert len(summary) == 2 * 3 and set(summary["optimizer"]) == {"muon", "f-muon"}
     assert (workdir / "results/nanogpt/runs/corpus/muon-lr0.05/seed0_model.pt").exists()  # the DAG edge
+
+
+def test_the_width_has_a_bootstrap_interval_over_seeds():
+    """Seeds resampled whole: the interval holds the width of the seeds' mean, is a point when every seed agrees,
+    widens when they disagree, and is NaN with one seed."""
+    lrs, curve = [0.001, 0.01, 0.1, 1.0], np.array([1.5, 1.0, 1.005, 1.03])
+    def runs(offsets):
+        return pd.DataFrame([{"optimizer": "f-muon", "lr": lr, "seed": s, "final_val_loss": loss + off,
+                             "diverged": False} for s, off in enumerate(offsets) for lr, loss in zip(lrs, curve * (1 + off))])
+    same = finetune.width_interval(runs([0.0, 0.0, 0.0]), "f-muon", 0.01)
+    width = finetune.robustness(finetune.grid_summary(runs([0.0, 0.0, 0.0])), 0.01).width.iloc[0]
+    assert same == pytest.approx((width, width))
+    noisy = runs([0.0, 0.02, -0.01, 0.03])
+    low, high = finetune.width_interval(noisy, "f-muon", 0.01)
+    estimate = finetune.robustness(finetune.grid_summary(noisy), 0.01).width.iloc[0]
+    assert low <= estimate <= high and high > low
+    assert all(math.isnan(v) for v in finetune.width_interval(runs([0.0]), "f-muon", 0.01))

@@ -134,10 +134,13 @@ def test_nanogpt_negative_alpha_and_finetune_matches_are_tests_with_p_values():
     higher = fineweb.assign(mean=[3.30, 3.28])
     assert verdicts.nanogpt_verdicts(higher, TESTS, {})["ng.alpha_neg_vs_03"][1] == "not reproduced"
     summary = pd.DataFrame([{"optimizer": o, "lr": 0.02, "seeds": 3, "best_lr": 0.02, "best": b, "best_std": 0.001,
-                             "width": w} for o, b, w in (("muon", 2.000, 0.5), ("s-muon", 2.001, 0.4), ("f-muon", 2.0, 0.9))])
+                             "width": w, "width_low": w - 0.1, "width_high": w + 0.1}
+                            for o, b, w in (("muon", 2.000, 0.5), ("s-muon", 2.001, 0.4), ("f-muon", 2.0, 0.9))])
     settings = {"data_source": "tinystories", "baseline": "muon", "tolerance": 0.01}
     answers = verdicts.finetune_verdicts(summary, TESTS, settings)
     assert answers["ft.smuon_matches"][1] == "reproduced" and "TOST p" in answers["ft.smuon_matches"][2]
     assert answers["ft.fmuon_robust"][1] == "reproduced"
+    overlapping = summary.assign(width_low=[0.4, 0.3, 0.55])
+    assert verdicts.finetune_verdicts(overlapping, TESTS, settings)["ft.fmuon_robust"][1] == "differs"
     far = summary.assign(best=[2.0, 2.1, 2.0])
     assert verdicts.finetune_verdicts(far, TESTS, settings)["ft.smuon_matches"][1] == "differs"

@@ -221,19 +221,46 @@ def robustness(grid, tolerance):
                          "width": 0.0, "censored": False, "lo": math.nan, "hi": math.nan})
             continue
         x, y = np.log10(points["lr"].to_numpy()), points["mean"].to_numpy()
-        best = int(np.nanargmin(y))
-        level = (1 + tolerance) * y[best]
-        lo = hi = best
-        while lo > 0 and y[lo - 1] <= level:
-            lo -= 1
-        while hi < len(y) - 1 and y[hi + 1] <= level:
-            hi += 1
-        left = x[0] if lo == 0 else band_edge(x, y, lo, lo - 1, level)
-        right = x[-1] if hi == len(y) - 1 else band_edge(x, y, hi, hi + 1, level)
+        best, left, right, censored = band(x, y, tolerance)
         rows.append({"optimizer": name, "best_lr": points["lr"][best], "best": y[best], "best_std": points["std"][best],
-                     "width": right - left, "censored": lo == 0 or hi == len(y) - 1, "lo": 10 ** left,
-                     "hi": 10 ** right})
+                     "width": right - left, "censored": censored, "lo": 10 ** left, "hi": 10 ** right})
     return pd.DataFrame(rows)
+
+
+def band(x, y, tolerance):
+    """The band of grid points x (log10 lr) around the best mean loss y whose loss stays within ``tolerance`` of
+    it, its edges interpolated: (best index, left, right, censored at the grid's edge)."""
+    best = int(np.nanargmin(y))
+    level = (1 + tolerance) * y[best]
+    lo = hi = best
+    while lo > 0 and y[lo - 1] <= level:
+        lo -= 1
+    while hi < len(y) - 1 and y[hi + 1] <= level:
+        hi += 1
+    left = x[0] if lo == 0 else band_edge(x, y, lo, lo - 1, level)
+    right = x[-1] if hi == len(y) - 1 else band_edge(x, y, hi, hi + 1, level)
+    return best, left, right, lo == 0 or hi == len(y) - 1
+
+
+def width_interval(runs, optimizer, tolerance, resamples=2000, seed=0):
+    """The 95% percentile bootstrap interval of an optimizer's robustness width over seeds: whole seeds (their
+    losses at every lr) resampled with replacement, the band recomputed on the resampled means (a diverged run
+    keeps its grid point out of the band, as in the estimate). NaN with fewer than two seeds."""
+    losses = runs[runs["optimizer"] == optimizer].pivot(index="seed", columns="lr", values="final_val_loss")
+    if len(losses) < 2 or losses.isna().all().all():
+        return math.nan, math.nan
+    x, table = np.log10(losses.columns.to_numpy(dtype=float)), losses.to_numpy()
+    draws = np.random.default_rng(seed).integers(0, len(table), size=(resamples, len(table)))
+    widths = []
+    for rows in draws:
+        y = table[rows].mean(0)  # NaN where a resampled seed diverged
+        if np.isnan(y).all():
+            widths.append(0.0)
+            continue
+        _, left, right, _ = band(x, y, tolerance)
+        widths.append(right - left)
+    low, high = np.quantile(widths, [0.025, 0.975])
+    return float(low), float(high)
 
 
 def permutation_p(a, b):
@@ -256,11 +283,12 @@ def table(best, grid, optimizers, note):
         diverged, runs = grid.loc[grid["optimizer"] == r.optimizer, ["diverged", "seeds"]].sum()
         loss = "--" if math.isnan(r.best) else f"${r.best:.4f}$" + ("" if math.isnan(r.best_std) else
                                                                      rf" $\pm$ ${r.best_std:.4f}$")
-        width = ("$\\ge$ " if r.censored else "") + f"${r.width:.2f}$"
+        width = ("$\\ge$ " if r.censored else "") + f"${r.width:.2f}$" + (
+            f" [{r.width_low:.2f}, {r.width_high:.2f}]" if math.isfinite(r.width_low) else "")
         lr = "--" if math.isnan(r.best_lr) else tex_number(r.best_lr, 3)
         name = tex_label(label(optimizers, r.optimizer))
         rows.append([name, lr, loss, width, f"{diverged}/{runs}"])
-    return tex_table("lrrrr", [r"optimizer & best lr & final val.\ loss at best lr & width (decades) & diverged runs \\"],
+    return tex_table("lrrrr", [r"optimizer & best lr & final val.\ loss at best lr & width (decades; 95\%) & diverged runs \\"],
                      rows, note)
 
 
@@ -420,6 +448,8 @@ def report_job(snakemake):
                          for path, tag in zip(inp.spectra, tags)])  # empty when a run diverged before
     grid = grid_summary(runs)
     best = robustness(grid, settings["tolerance"])
+    intervals = [width_interval(runs, name, settings["tolerance"]) for name in best["optimizer"]]
+    best["width_low"], best["width_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
     note = "" if settings["data_source"] == "tinystories" else DATA_NAMES[settings["data_source"]]
     write_csv(grid.merge(best, on="optimizer"), out.summary, prov)
     write_tex(table(best, grid, optimizers, note), out.table, prov)

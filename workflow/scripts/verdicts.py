@@ -200,8 +200,12 @@ def finetune_verdicts(summary, tests, settings):
     base, out = best.loc[settings["baseline"]], {}
     if "f-muon" in best.index:
         f = best.loc["f-muon"]
-        out["ft.fmuon_robust"] = (f"{f.width:.2f} against {base.width:.2f} decades",
-                                  "reproduced" if f.width > base.width else "not reproduced", "robustness widths")
+        verdict = ("not reproduced" if f.width <= base.width else "reproduced" if f.width_low > base.width_high
+                   else "differs")
+        out["ft.fmuon_robust"] = (f"{f.width:.2f} [{f.width_low:.2f}, {f.width_high:.2f}] against {base.width:.2f} "
+                                  f"[{base.width_low:.2f}, {base.width_high:.2f}] decades", verdict,
+                                  "robustness widths with 95% bootstrap intervals over seeds; reproduced only where "
+                                  "the intervals separate")
     if "s-muon" in best.index:
         s = best.loc["s-muon"]
         gap, margin = s.best / base.best - 1, settings["tolerance"] * base.best
@@ -305,7 +309,7 @@ READS = {  # experiment: (the columns of its output that the verdicts read, the 
     "norm_balls": (["check", "alpha", "value"], norm_ball_verdicts),
     "airbench": (["experiment", "method", "data", "accuracy", "diverged"], airbench_verdicts),
     "nanogpt": (["lmo", "alpha", "lr", "source", "seeds", "mean", "std"], nanogpt_verdicts),
-    "finetune": (["optimizer", "width", "best"], finetune_verdicts),
+    "finetune": (["optimizer", "width", "width_low", "width_high", "best"], finetune_verdicts),
     "topk_timing": (["matrix", "k", "m", "method", "reached", "time_ms", "device"], topk_verdicts),
 }
 
