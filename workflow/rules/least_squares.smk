@@ -65,8 +65,8 @@ rule least_squares_table:
         theory=LS_THEORY,
     output:
         summary=report("results/least_squares/summary.csv", caption="../report/summary.rst", category="Least squares (§6.1)"),
-        theory="results/least_squares/theory.csv",
-        errata="results/least_squares/errata.csv",
+        theory=report("results/least_squares/theory.csv", caption="../report/table.rst", category="Least squares (§6.1)"),
+        errata=report("results/least_squares/errata.csv", caption="../report/table.rst", category="Least squares (§6.1)"),
         table="results/tables/least_squares_table.tex",
         values="results/values/least_squares.tex",
     params:

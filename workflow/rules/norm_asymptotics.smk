@@ -24,9 +24,9 @@ rule norm_asymptotics_report:
     input:
         "results/norm_asymptotics/norms.csv",
     output:
-        limits="results/norm_asymptotics/limits.csv",
+        limits=report("results/norm_asymptotics/limits.csv", caption="../report/table.rst", category="Norms of random matrices (§5)"),
         pdf="results/figures/norm_asymptotics_figure.pdf",
-        png="results/figures/norm_asymptotics_figure.png",
+        png=report("results/figures/norm_asymptotics_figure.png", caption="../report/norm_asymptotics_figure.rst", category="Norms of random matrices (§5)"),
         values="results/values/norm_asymptotics.tex",
     params:
         settings=settings(NA, "level"),

@@ -7,7 +7,7 @@ EXPERIMENTS["norm_balls"] = [*expand("results/figures/norm_balls_{figure}.pdf", 
 
 rule norm_ball_checks:  # Appendix C's statements and Table 1, measured, for the reproduction report
     output:
-        "results/norm_balls/checks.csv",
+        report("results/norm_balls/checks.csv", caption="../report/table.rst", category="Norms and their balls (Table 1, App. C)"),
     params:
         settings=settings(config["norm_balls"], "alphas", "directions", "ky_fan_k", extra_lmos=config["extra_lmos"]),
     log:

@@ -59,7 +59,7 @@ rule topk_warm_start:
     input:
         TT_MOMENTA,
     output:
-        csv="results/topk_timing/warm_start.csv",
+        csv=report("results/topk_timing/warm_start.csv", caption="../report/table.rst", category="Top-k timing (Table 2)"),
         table="results/tables/topk_warm_start_table.tex",
         values="results/values/topk_warm_start.tex",
     params:

@@ -20,7 +20,7 @@ rule verdicts:
         **VD_READS,
         intro="workflow/report/workflow.rst",
     output:
-        csv="results/reproduction.csv",
+        csv=report("results/reproduction.csv", caption="../report/table.rst", category="Reproduction report"),
         table="results/tables/verdicts_table.tex",
         values="results/values/verdicts.tex",
         markdown="results/reproduction.md",
