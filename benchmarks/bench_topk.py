@@ -7,12 +7,11 @@ workflow/scripts/topk_timing.py, whose functions these reuse).
     python benchmarks/bench_topk.py --products --device cpu --size 2000 --out benchmarks/products_cpu.csv
     python benchmarks/bench_topk.py --warm-start results/nanogpt/runs/.../seed0_momentum.pt --out warm.csv
 
-Table: see topk_timing.py; printed side by side per cell (``side_by_side``). Stacks: one ``fanions.Fanion`` step on GPT-2-small and airbench layer
+Table: see topk_timing.py. Stacks: one ``fanions.Fanion`` step on GPT-2-small and airbench layer
 stacks, Neon and k-Fanions (batched, warm-started Lanczos) beside Muon (Newton–Schulz), in one run.
 Products: the cost of one product M X by its number of columns, torch and numpy side by side.
 """
 import argparse
-import importlib
 import math
 import statistics
 import sys
@@ -21,8 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 from topk_timing import device_name, exact_factor, fanions, load_momenta, pd, relative_error, repeated_time  # noqa: E402
 from topk_timing import sample_matrix, table, timed, torch, warm_start, warm_start_summary  # noqa: E402
-
-TOPK = importlib.import_module("fanions.topk")  # the module; fanions.topk is its function
 
 
 def median_time(fn, device, reps):
@@ -37,32 +34,13 @@ def products(size, device, reps, seed=0):
     rows = []
     for columns in (1, 2, 4, 8, 16, 32, 64):
         X = torch.randn(size, columns, device=device)
-        runs = {"torch": lambda: TOPK._times(M, X)}
+        runs = {"torch": lambda: (X.mT @ M.mT).mT}
         if device == "cpu":
             A, Xn = M.numpy(), X.numpy()
             runs["numpy"] = lambda: A @ Xn
         for library, run in runs.items():
             rows.append({"library": library, "columns": columns, "size": size,
                          "ms": median_time(run, device, reps), "device": device_name(device)})
-    return pd.DataFrame(rows)
-
-
-def side_by_side(frame, ours="lanczos", references=("arpack", "propack")):
-    """Table mode's cells one row per (matrix, k): for ours and each reference, 'ms / products / error÷rtol'
-    (or 'did not converge'), and the best reference's time over ours (≥ 1: ours is at least as fast)."""
-    def cell(row):
-        if not row.reached:
-            return "did not converge"
-        return f"{row.time_ms:.0f} / {row.matvecs:.0f} / {row.error_to_rtol:.2g}"
-
-    rows = []
-    for (matrix, k), group in frame.groupby(["matrix", "k"], sort=False):
-        by_method = group.set_index("method")
-        reached = [by_method.loc[name].time_ms for name in references
-                   if name in by_method.index and by_method.loc[name].reached]
-        rows.append({"matrix": matrix, "k": k, **{name: cell(by_method.loc[name]) for name in (ours, *references)
-                                                 if name in by_method.index},
-                     "best reference / ours": min(reached) / by_method.loc[ours].time_ms if reached else math.nan})
     return pd.DataFrame(rows)
 
 
@@ -166,11 +144,11 @@ def main(argv=None):
     else:
         frame = table(args.matrices, args.size, args.ks, args.rtol, args.methods, args.reps, args.device,
                       momentum=args.momentum)
-        if "lanczos" in args.methods:
-            print(side_by_side(frame).to_string(index=False))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(frame.to_string())
+
+
 
 
 if __name__ == "__main__":

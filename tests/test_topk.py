@@ -83,10 +83,10 @@ HARD_SPECTRA = {  # r singular values: flat, clustered at the top, nearly unifor
 }
 
 
-def converged_means_right(spectrum, dtype, rtol, scale, trial, g, backend="lanczos", sizes=(60, 260)):
-    """One stress case: a random shape (sides in ``sizes``), k and ``spectrum`` at ``scale``; False where the
-    solver says converged yet the factor is off by more than rtol (and, at a tie, ⟨M, P̃⟩ is off by more than rtol²)."""
-    m, n = (int(x) for x in torch.randint(*sizes, (2,), generator=g))
+def converged_means_right(spectrum, dtype, rtol, scale, trial, g, backend="lanczos"):
+    """One stress case: a random shape, k and ``spectrum`` at ``scale``; False where the solver says
+    converged yet the factor is off by more than rtol (and, at a tie, ⟨M, P̃⟩ is off by more than rtol²)."""
+    m, n = (int(x) for x in torch.randint(60, 260, (2,), generator=g))
     r = min(m, n)
     s = HARD_SPECTRA[spectrum](r, g).sort(descending=True).values
     M = matrix_with_spectrum(s.tolist(), m, n, seed=trial)
@@ -110,52 +110,6 @@ def test_converged_means_right(spectrum, dtype, rtol, scales):
     for trial in range(6):
         for scale in scales:
             assert converged_means_right(spectrum, dtype, rtol, scale, trial, g), (trial, scale)
-
-
-@pytest.mark.parametrize("spectrum", ["flat", "cluster", "uniform", "power-law"])
-@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-3), (torch.float32, 1e-2)])
-def test_converged_means_right_where_the_trend_decides(spectrum, dtype, rtol):
-    """Matrices of 300 to 700 rows, where Lanczos runs long enough for the trend of its Ritz factor
-    to decide: it stops there, and never outside rtol."""
-    g = torch.Generator().manual_seed(1)
-    for trial in range(4):
-        assert converged_means_right(spectrum, dtype, rtol, 1.0, trial, g, sizes=(300, 700)), trial
-
-
-def test_the_trend_is_a_geometric_tail():
-    """Changes 0.1, 0.01, 0.001 contract by ρ = 0.1: the error left is 0.001·ρ/(1 − ρ); no contraction: inf."""
-    changes = [torch.tensor(d, dtype=torch.float64) for d in (1e-1, 1e-2, 1e-3)]
-    assert TOPK._trend(changes[:2]) is None
-    torch.testing.assert_close(TOPK._trend(changes), torch.tensor(1e-3 * 0.1 / 0.9, dtype=torch.float64))
-    assert TOPK._trend(changes[::-1]) == float("inf")
-
-
-def test_the_trend_counts_only_where_the_bound_agrees():
-    """e = min(β, max(ê, β/BOUND_SLACK)): the trend's 0.001 stands under a bound of 0.2, not of 1."""
-    trend, gap = torch.tensor([1e-3]), torch.tensor([0.5])
-    for bound, expected in ((0.2, 0.2 / TOPK.BOUND_SLACK), (1.0, 1.0 / TOPK.BOUND_SLACK), (5e-3, 1e-3)):
-        assert TOPK._estimate(torch.tensor([bound]), torch.tensor([0.0]), gap, 1e-2, trend) == pytest.approx(expected, rel=1e-6)
-    assert TOPK._estimate(torch.tensor([1e-4]), torch.tensor([0.0]), gap, 1e-2, torch.tensor([0.5])) == pytest.approx(1e-4, rel=1e-6)
-
-
-@pytest.mark.parametrize("k", [1, 8])
-def test_lanczos_stops_near_rtol_on_a_flat_spectrum(k):
-    """A 1000² Gaussian matrix in float32, rtol 0.01: the factor ends within [rtol/10, rtol], not 10-250×
-    below it as when the bound alone decided (0.06 and 0.016 of rtol on 2000² at k = 1 and 10)."""
-    M = torch.randn(1000, 1000, generator=torch.Generator().manual_seed(k))
-    result = fanions.topk(M, k, "lanczos", rtol=1e-2)
-    assert result.converged and 1e-3 <= factor_error(factor(result), M, k) <= 1e-2
-
-
-@pytest.mark.parametrize("block", [1, 2, 3])
-def test_a_thin_block_says_converged_only_within_rtol(block):
-    """One to three columns per block on Gaussian matrices: a single vector's Ritz factor does not contract
-    steadily between checks (successive changes shrink by 0.6 to 1.07), and the trend of its last three
-    changes once called a factor 1.9× rtol off converged (2000², k = 1)."""
-    for seed, size in ((0, 2000), (1, 1000), (2, 1000)):
-        M = torch.randn(size, size, generator=torch.Generator().manual_seed(seed))
-        result = fanions.topk(M, 1, "lanczos", rtol=1e-2, block=block)
-        assert not result.converged or factor_error(factor(result), M, 1) <= 1e-2, seed
 
 
 def test_a_small_matrix_with_all_values_within_1e_6_at_a_tight_rtol():
@@ -381,3 +335,14 @@ def test_not_a_matrix_of_reals():
         fanions.topk(torch.randn(0, 5), 1)
     with pytest.raises(TypeError, match="M must be a floating-point tensor"):
         fanions.topk(torch.ones(6, 5, dtype=torch.int64), 1)
+
+
+@pytest.mark.parametrize("seed, m, n", [(30, 127, 13), (127, 13, 127), (253, 127, 13), (3, 127, 13)])
+def test_thin_flat_matrices_converge_within_rtol(seed, m, n):
+    """A flat spectrum on a thin matrix (13 singular values), k = 2: converged means within rtol. A trend-based
+    stopping rule tried in this session answered these at 3.6–16× rtol with converged=True."""
+    g = torch.Generator().manual_seed(seed)
+    s = HARD_SPECTRA["flat"](min(m, n), g).sort(descending=True).values
+    A = matrix_with_spectrum(s.tolist(), m, n, seed=seed) * 0.1
+    result = fanions.topk(A, 2, "lanczos", rtol=1e-2, seed=seed, max_matvecs=20_000)
+    assert not result.converged or factor_error(factor(result), A, 2) <= 1e-2

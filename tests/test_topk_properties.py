@@ -26,7 +26,7 @@ def problems(draw):
 
 
 @pytest.mark.parametrize("backend", ["lanczos", "power", "rsvd"])
-@settings(max_examples=100, deadline=None)  # 300 examples over the three backends
+@settings(max_examples=60, deadline=None)
 @given(problem=problems())
 def test_converged_means_within_rtol(backend, problem):
     dtype, m, n, k, spectrum, seed, scale, rtol = problem

@@ -79,16 +79,6 @@ def test_products_times_torch_and_numpy_by_columns():
     assert (frame.ms > 0).all()
 
 
-def test_side_by_side_puts_each_cells_products_and_error_beside_the_references():
-    frame = pd.DataFrame([dict(matrix="gaussian", k=1, method=method, reached=reached, time_ms=ms, matvecs=mv,
-                               error_to_rtol=ratio) for method, reached, ms, mv, ratio in
-                          (("lanczos", True, 50.0, 120, 0.4), ("arpack", True, 100.0, 83, 0.1),
-                           ("propack", False, float("nan"), float("nan"), float("inf")))])
-    row = bench_topk.side_by_side(frame).iloc[0]
-    assert row.lanczos == "50 / 120 / 0.4" and row.arpack == "100 / 83 / 0.1" and row.propack == "did not converge"
-    assert row["best reference / ours"] == 2.0
-
-
 def test_table_reports_both_errors_and_pca_lowrank_factors_the_centred_matrix():
     """Each row has the factor error the LMO needs and the rank-k approximation's error, the paper's words read
     literally; torch.pca_lowrank (centre=True) factors M minus its column means, so on a matrix with a mean it
