@@ -3,14 +3,14 @@ measured, with its computed verdict: the CSV, the paper's appendix table, the va
 Markdown table that rule readme writes into README.md."""
 VD = config["verdicts"]
 check_yaml(VD["register"])  # a syntax error names its line
-VD_READS = {  # experiment: the output its claims are checked against
-    "least_squares": "results/least_squares/errata.csv",
-    "norm_asymptotics": "results/norm_asymptotics/limits.csv",
-    "norm_balls": "results/norm_balls/checks.csv",
-    "airbench": "results/airbench/runs.csv",
-    "nanogpt": "results/nanogpt/summary.csv",
-    "finetune": "results/finetune/summary.csv",
-    "topk_timing": "results/topk_timing/timing.csv",
+VD_READS = {  # experiment: the output its claims are checked against (the experiments' .smk are included first)
+    "least_squares": rules.least_squares_table.output.errata,
+    "norm_asymptotics": rules.norm_asymptotics_report.output.limits,
+    "norm_balls": rules.norm_ball_checks.output[0],
+    "airbench": rules.airbench_table.output.runs,
+    "nanogpt": rules.nanogpt_report.output.summary,
+    "finetune": rules.finetune_report.output.summary,
+    "topk_timing": rules.topk_timing_report.output.csv,
 }
 EXPERIMENTS["verdicts"] = ["results/tables/verdicts_table.tex", "results/values/verdicts.tex"]
 

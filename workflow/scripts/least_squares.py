@@ -25,7 +25,8 @@ PAPER = {"muon": {"L": 171.4, "lr": 2.33e-4, "K": 68},
          "neon": {"L": 47.7, "lr": 2.10e-2, "K": 11919},
          "nsgd": {"L": 16.2, "lr": 1.75e-2, "K": 323}}
 PAPER_OP_TARGET = 1.0  # the paper's ε₂: its ε are then 1 (Neon), n/2 (Muon), √n/2 (NSGD)
-PAPER_SIZE = 50  # the size the paper's numbers are for (its text says 10, its figure and its numbers 50)
+PAPER_SIZE = 50  # the size the paper's numbers are for (its text says STATED_SIZE, its figure and its numbers 50)
+STATED_SIZE = 10  # m = n as §6.1's text states it
 
 
 # ---------------------------------------------------------------- the problem

@@ -46,7 +46,7 @@ def erratum(stated, follows, paper, rtol, why):
 def least_squares_verdicts(errata, tests, settings):
     """§6.1, from the errata the least-squares table rule computes: the paper's L, η and K against its own
     formulas evaluated on our problems (at each size), its theory target at its own η and K, and Neon's lead."""
-    from least_squares import PAPER, PAPER_SIZE
+    from least_squares import PAPER, PAPER_SIZE, STATED_SIZE
     at = errata.set_index(["size", "method", "quantity"])["value"]
     sizes = sorted(errata["size"].unique())
     n = PAPER_SIZE if PAPER_SIZE in sizes else sizes[-1]
@@ -58,7 +58,8 @@ def least_squares_verdicts(errata, tests, settings):
     gaps = {size: max(abs(at[size, lmo, "L_stated"] / PAPER[lmo]["L"] - 1) for lmo in ("neon", "nsgd")) for size in sizes}
     fits = [size for size, gap in gaps.items() if gap <= tests["ls.size"]["rtol"]]
     out["ls.size"] = (f"agrees at n = {', '.join(map(str, fits)) or 'none'}",
-                      "paper error" if fits and 10 not in fits else "reproduced" if 10 in fits else "differs",
+                      "paper error" if fits and STATED_SIZE not in fits else "reproduced" if STATED_SIZE in fits
+                      else "differs",
                       "Neon's and NSGD's L by the paper's formulas, " + ", ".join(
                           f"n = {size}: within {100 * gap:.0f}%" for size, gap in gaps.items()))
     paper_L, stated, sqrt_n, rule = (PAPER["muon"]["L"], *(at[n, "muon", q] for q in ("L_stated", "L_sqrt_n", "L_rule")))
@@ -318,10 +319,8 @@ def answers(inputs, tests):
     """Every experiment's verdicts: its function of the output the rule was given, the claims' tests and the
     settings that output was made with."""
     out = {}
-    for experiment, path in inputs.items():
-        if experiment not in READS:  # the report's intro
-            continue
-        columns, verdict = READS[experiment]
+    for experiment, (columns, verdict) in READS.items():
+        path = inputs[experiment]
         out |= verdict(read_csv(path, columns), tests, read_provenance(path)["settings"])
     return out
 
