@@ -208,11 +208,16 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     next Q block: the residuals cost no product. They are checked once the basis holds more
     than k columns, then every ``check_every`` blocks (a host synchronisation each); when the
     basis holds ``depth`` blocks it restarts from its best Ritz vectors (B becomes diagonal).
-    Stops when the factor error estimate (``_ritz_error``) is ≤ rtol, or after
-    ``max_matvecs`` (then ``converged`` is False); convergence is then confirmed on the true
+    Once the factor error estimate (``_ritz_error``) is ≤ rtol it is confirmed on the true
     residuals of the top k + 1 triplets (``_checked_error``, 2(k + 1) products): the recurrence's
     residuals drift from them at rounding level (~100ε·σ₁ on a 10×10 after a few hundred products),
-    which matters at a tight rtol and a small gap. ``init`` (a warm start) fills the first block.
+    which matters at a tight rtol and a small gap (float32 at rtol 1e-2 and a gap of 1e-3: the true
+    estimate is up to 2.5 × the recurrence's). Stops when that is ≤ rtol too; else it goes on and
+    confirms again once the recurrence's estimate has fallen by the ratio seen. It returns with
+    ``converged`` False after ``max_matvecs``, or when a confirmation finds the true estimate less than
+    20% below the last one: the rounding floor of the dtype, which more products do not lower
+    (float32 at rtol 1e-2 on the stress spectra of the tests: 13 of 300 solves stayed at 1.03–2.5 × rtol
+    over 10⁵ products). ``init`` (a warm start) fills the first block.
 
     Defaults: ``_lanczos_shape``; a cycle holds at least 2(k + b) columns. A matrix too small for
     a restarted basis (min(m, n) ≤ k + 2b) gets the exact SVD.
@@ -231,25 +236,28 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     Q = _random_block(M, b, seed, init)
     P, B = _orthonormalize(_times(M, Q))
     Qn, _, L = _extend(Q, _times_t(M, P), noise_n)
-    matvecs, since_check = 2 * b, check_every
+    matvecs, since_check, confirm_at, checked = 2 * b, check_every, rtol, 0.0
     while True:
         full = Q.size(-1) + b > max_basis
         if Q.size(-1) > k and (since_check >= check_every or full):
             Ub, S, Vbh = torch.linalg.svd(B)
             residual = (L @ Ub[..., -L.size(-1):, :]).norm(dim=-2)
             error, since_check = _estimate(*_ritz_error(S, residual, k), rtol), 0
-            done = error <= rtol or matvecs >= max_matvecs
-            if done or full:
-                last = max(k + 1, b) if done else keep  # the basis holds more than k columns
+            confirm = error <= confirm_at
+            if confirm or matvecs >= max_matvecs:
+                last = max(k + 1, b)  # the basis holds more than k columns
                 U, V = P @ Ub[..., :last], Q @ Vbh[..., :last, :].mT
-            if done:
-                if error <= rtol:  # the recurrence's residuals drift from the true ones: confirm
-                    checked = min(k + 1, last)
-                    error = max(error, _checked_error(M, U[..., :checked], S[..., :checked], V[..., :checked], k, rtol))
-                    matvecs += 2 * checked
-                return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs, V[..., :b])
+                stalled = False
+                if confirm:  # the recurrence's residuals drift from the true ones: confirm on these
+                    previous, checked = checked, _checked_error(M, U[..., :k + 1], S[..., :k + 1], V[..., :k + 1], k, rtol)
+                    matvecs, stalled = matvecs + 2 * (k + 1), previous and checked > 0.8 * previous  # the rounding floor
+                    if checked > rtol:  # go on, and confirm again once the estimate has fallen as far again
+                        confirm_at = min(confirm_at, rtol * error / checked)
+                error = max(error, checked)
+                if error <= rtol or stalled or matvecs >= max_matvecs:
+                    return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, matvecs, V[..., :b])
             if full:  # thick restart: M V_j = U_j Σ_j, Mᵀ U_j − V_j Σ_j ∈ span(Qn)
-                Q, P, B = V, U, torch.diag_embed(S[..., :keep])
+                Q, P, B = Q @ Vbh[..., :keep, :].mT, P @ Ub[..., :keep], torch.diag_embed(S[..., :keep])
         Pn, C, R = _extend(P, _times(M, Qn), noise_m)
         B, Q, P = _block_upper(B, C, R), torch.cat([Q, Qn], -1), torch.cat([P, Pn], -1)
         Qn, _, L = _extend(Q, _times_t(M, Pn), noise_n)
