@@ -51,6 +51,15 @@ def test_table_2_flags_a_timing_whose_repetitions_spread():
     assert topk_timing.cell(pd.Series({**row, "time_max_ms": 300.0})) == r"100$^\dagger$"
 
 
+def test_table_2_puts_the_products_beside_the_milliseconds():
+    row = dict(method="lanczos", reached=True, error=1e-3, time_ms=41.25, time_min_ms=41.0, time_max_ms=42.0,
+               matvecs=140.0)
+    assert topk_timing.table_cell(pd.Series(row)) == "41.2/140"
+    assert topk_timing.table_cell(pd.Series({**row, "reached": False, "error": 0.031})) == "(0.031)"
+    polar = {**row, "method": "newton-schulz", "reached": False, "error": 0.5, "matvecs": float("nan")}
+    assert topk_timing.table_cell(pd.Series(polar)) == "41.2"  # no products counted: the milliseconds alone
+
+
 def test_stacks_time_every_lmo_beside_muon(monkeypatch):
     monkeypatch.setattr(bench_topk, "STACKS", {"tiny": [(2, 40, 40), (1, 40, 72)]})
     frame = bench_topk.stacks(["tiny"], bench_topk.STACK_LMOS, steps=2, warmup=2, device="cpu")

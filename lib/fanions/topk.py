@@ -250,8 +250,9 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
                 U, V = P @ Ub[..., :last], Q @ Vbh[..., :last, :].mT
                 stalled = False
                 if confirm:  # the recurrence's residuals drift from the true ones: confirm on these
-                    previous, checked = checked, _checked_error(M, U[..., :k + 1], S[..., :k + 1], V[..., :k + 1], k, rtol)
-                    matvecs, stalled = matvecs + 2 * (k + 1), previous and checked > 0.8 * previous  # the rounding floor
+                    top = slice(0, k + 1)
+                    previous, checked = checked, _checked_error(M, U[..., top], S[..., top], V[..., top], k, rtol)
+                    matvecs, stalled = matvecs + 2 * (k + 1), previous and checked > 0.8 * previous  # rounding floor
                     if checked > rtol:  # go on, and confirm again once the estimate has fallen as far again
                         confirm_at = min(confirm_at, rtol * error / checked)
                 error = max(error, checked)
@@ -391,7 +392,8 @@ def _normalized(M):
     the solvers scales with M, so inside that window no division is needed (it would cost a pass
     over M and change no bit) and the scale is 1."""
     A = M.float() if M.dtype in (torch.float16, torch.bfloat16) else M
-    low, high = torch.aminmax(A.flatten(-2), dim=-1)  # one pass, no |A| copy
+    flat = A.flatten(-2)  # no |A| copy; torch.aminmax's one pass took 8× amin's and amax's two on a CPU (2000²)
+    low, high = flat.amin(-1), flat.amax(-1)
     largest, info = torch.maximum(-low, high), torch.finfo(A.dtype)
     in_range = ((largest >= info.tiny**0.25) | (largest == 0)) & (largest <= info.max**0.25)
     if in_range.all() or not torch.isfinite(largest).all():  # non-finite input goes through as it is

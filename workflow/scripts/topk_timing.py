@@ -326,10 +326,19 @@ def cell(row):
     return f"({row.error:.2g})" if math.isfinite(row.error) else "fails"
 
 
+def table_cell(row):
+    """``cell``, and beside the milliseconds the products with vectors where they are counted: '41.3/140'."""
+    text = cell(row)
+    if (row.reached or row.method == "svd") and math.isfinite(row.matvecs):
+        text += f"/{row.matvecs:.0f}"
+    return text
+
+
 def report_job(snakemake):
     from style import colors, figure
 
-    columns = ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "time_min_ms", "time_max_ms", "error"]
+    columns = ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "time_min_ms", "time_max_ms", "error",
+               "error_to_rtol", "matvecs"]
     frame = pd.concat([read_csv(path, columns) for path in snakemake.input])
     prov = provenance(snakemake)  # the measurements name their own device in the CSV
     write_csv(frame, snakemake.output.csv, prov)
@@ -338,7 +347,7 @@ def report_job(snakemake):
     for matrix, group in frame.groupby("matrix", sort=False):
         for method, by_k in group.groupby("method", sort=False):
             by_k = by_k.set_index("k")
-            rows.append([matrix, method, *(cell(by_k.loc[k]) for k in ks)])
+            rows.append([matrix, method, *(table_cell(by_k.loc[k]) for k in ks)])
         rows.append(None)
     rows += [["paper (Colab)", method, *(milliseconds(1e3 * times[k]) if k in times else "--" for k in ks)]
              for method, times in PAPER.items()]
@@ -368,6 +377,9 @@ def report_job(snakemake):
               "topk.device": frame.device.iloc[0].replace("_", r"\_")}  # x86_64: TeX text
     for row in frame.itertuples():
         values[f"topk.{row.matrix}.{row.method}.k{row.k}"] = cell(row)
+    ours = frame[(frame.method == "lanczos") & frame.reached].error_to_rtol
+    values.update({f"topk.lanczos.error_{end}": tex_number(x, 2) if len(ours) else "--"
+                   for end, x in (("low", ours.min()), ("high", ours.max()))})
     write_tex(tex_values(values), snakemake.output.values, prov)
 
 
