@@ -6,6 +6,7 @@ workflow/scripts/topk_timing.py, whose functions these reuse).
     python benchmarks/bench_topk.py --stacks --device cuda --out benchmarks/topk_stacks_h100.csv  # Neon/Fanion vs Muon step
     python benchmarks/bench_topk.py --products --device cpu --size 2000 --out benchmarks/products_cpu.csv
     python benchmarks/bench_topk.py --warm-start results/nanogpt/runs/.../seed0_momentum.pt --out warm.csv
+    python benchmarks/bench_topk.py --bound-trace --device cpu --size 2000 --ks 1 10 50 --out benchmarks/bound_cpu.csv
 
 Table: see topk_timing.py. Stacks: one ``fanions.Fanion`` step on GPT-2-small and airbench layer
 stacks, Neon and k-Fanions (batched, warm-started Lanczos) beside Muon (Newton–Schulz), in one run.
@@ -110,6 +111,43 @@ def stacks(stack_names, lmos, steps, warmup, device, seed=0, noise=0.1):
     return frame
 
 
+def bound_trace(matrices, size, ks, rtol, device, step=None, seed=0):
+    """How far above the error our stopping bound is, and what that costs: Lanczos stopped at growing budgets of
+    products (``max_matvecs``, rtol 1e-12 so that only the budget stops it) reports its bound, beside the factor
+    error its answer has then. Per (matrix, k), the products at which the error first falls below rtol (an oracle
+    stop) and at which the bound does (our stop) come out of the rows."""
+    rows = []
+    for kind in matrices:
+        M = sample_matrix(kind, size, seed, device)
+        for k in ks:
+            P_k = exact_factor(M, k)[0]
+            cold = fanions.topk(M, k, "lanczos", rtol=rtol)
+            for budget in range(step or 2 * k + 2, int(1.2 * cold.matvecs) + 1, step or 2 * k + 2):
+                if rows and rows[-1]["k"] == k and rows[-1]["matrix"] == kind and rows[-1]["matvecs"] >= budget:
+                    continue  # the last run stopped at its first check past this budget: the same answer
+                r = fanions.topk(M, k, "lanczos", rtol=1e-12, max_matvecs=budget)
+                rows.append(dict(matrix=kind, k=k, budget=budget, matvecs=r.matvecs, bound=r.error,
+                                 error=relative_error(r.U @ r.V.mT, P_k), rtol=rtol, stop_matvecs=cold.matvecs,
+                                 device=device_name(device)))
+            print(rows[-1])
+    return pd.DataFrame(rows)
+
+
+def oracle_summary(frame):
+    """Per (matrix, k): products at our stop, at the first budget whose error is ≤ rtol (an oracle's stop) and
+    whose bound is; the bound over the error (its range over the budgets up to our stop where the bound is
+    finite: past it the error of a float32 answer meets its rounding floor, which only the confirmation sees)."""
+    def first(rows, column):
+        reached = rows[rows[column] <= rows.rtol]
+        return reached.matvecs.min() if len(reached) else math.nan
+    out = []
+    for (kind, k), rows in frame.groupby(["matrix", "k"], sort=False):
+        ratio = (rows.bound / rows.error)[(rows.bound < math.inf) & (rows.matvecs <= rows.stop_matvecs)]
+        out.append(dict(matrix=kind, k=k, ours=rows.stop_matvecs.iloc[0], oracle=first(rows, "error"),
+                        bound=first(rows, "bound"), ratio_low=ratio.min(), ratio_high=ratio.max()))
+    return pd.DataFrame(out)
+
+
 STACK_LMOS = [
     {"lmo": "muon", "polar": "newton-schulz"},
     {"lmo": "neon", "backend": "lanczos", "rtol": 1e-2},
@@ -133,8 +171,12 @@ def main(argv=None):
     parser.add_argument("--momentum", help="momenta saved by train_gpt.py (.pt), for the 'momentum' matrix kind")
     parser.add_argument("--warm-start", metavar="MOMENTA", help="the warm-start study on these saved momenta")
     parser.add_argument("--steps", type=int, default=20, help="stacks: timed optimizer steps")
+    parser.add_argument("--bound-trace", action="store_true", help="our stopping bound beside the error, by budget")
     args = parser.parse_args(argv)
-    if args.stacks:
+    if args.bound_trace:
+        frame = bound_trace(args.matrices, args.size, args.ks, args.rtol, args.device)
+        print(oracle_summary(frame).to_string())
+    elif args.stacks:
         frame = stacks(list(STACKS), STACK_LMOS, args.steps, 5, args.device)
     elif args.products:
         frame = products(args.size, args.device, args.reps)

@@ -403,3 +403,11 @@ def test_a_cluster_cannot_hide_the_gap():
     (factor error up to √2); the default block (b > k) never does."""
     assert wrong_on_clusters(block=None) == 0
     assert wrong_on_clusters(block=lambda k: k) > 0
+
+
+def test_an_unresolved_gap_reports_an_infinite_estimate():
+    """Before σ_k and σ_{k+1} are told apart the bound has no gap to divide by: the estimate is inf, not the dtype's
+    largest number (nan_to_num made it 3.4e38 in float32)."""
+    M = torch.randn(300, 300, generator=torch.Generator().manual_seed(0))
+    result = fanions.topk(M, 1, "lanczos", rtol=1e-12, max_matvecs=4)
+    assert not result.converged and result.error == float("inf")

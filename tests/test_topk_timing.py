@@ -100,3 +100,14 @@ def test_table_reports_both_errors_and_pca_lowrank_factors_the_centred_matrix():
     M = topk_timing.sample_matrix("decaying", 80, 0, "cpu") + 0.05
     P, A, _ = topk_timing.pca(M, 3, 32)
     assert topk_timing.relative_error(P, topk_timing.exact_factor(M, 3)[0]) > 1e-2
+
+
+def test_bound_trace_sets_our_stop_beside_an_oracles():
+    """Stopped at growing budgets, the solver's bound stays above its factor error up to our stop; the error
+    reaches rtol no later than the bound does, and the bound no later than our stop (which adds the confirmation)."""
+    frame = bench_topk.bound_trace(["gaussian"], 200, [1, 3], 1e-2, "cpu")
+    summary = bench_topk.oracle_summary(frame).set_index("k")
+    for k in (1, 3):
+        row = summary.loc[k]
+        assert row.oracle <= row.bound <= row.ours and row.ratio_low >= 1
+    assert (frame.groupby("k").matvecs.diff().dropna() > 0).all()  # one row per distinct stop
