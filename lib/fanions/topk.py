@@ -213,7 +213,9 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     residuals of the top k + 1 triplets (``_checked_error``, 2(k + 1) products): the recurrence's
     residuals drift from them at rounding level (~100ε·σ₁ on a 10×10 after a few hundred products),
     which matters at a tight rtol and a small gap (float32 at rtol 1e-2 and a gap of 1e-3: the true
-    estimate is up to 2.5 × the recurrence's). Stops when that is ≤ rtol too; else it goes on and
+    estimate is up to 2.5 × the recurrence's). At the first check, after one block, nothing has been
+    recurred yet (M Q = P B and Mᵀ P are the products themselves): an answer there, a warm start's
+    as a rule, needs no confirmation. Stops when that is ≤ rtol too; else it goes on and
     confirms again once the recurrence's estimate has fallen by the ratio seen. It returns with
     ``converged`` False after ``max_matvecs``, or when a confirmation finds the true estimate less than
     20% below the last one: the rounding floor of the dtype, which more products do not lower
@@ -244,8 +246,8 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
             Ub, S, Vbh = torch.linalg.svd(B)
             residual = (L @ Ub[..., -L.size(-1):, :]).norm(dim=-2)
             error, since_check = _estimate(*_ritz_error(S, residual, k), rtol), 0
-            confirm = error <= confirm_at
-            if confirm or matvecs >= max_matvecs:
+            confirm = error <= confirm_at and matvecs > 2 * b  # the first block's residuals are not yet recurred
+            if confirm or error <= rtol or matvecs >= max_matvecs:
                 last = max(k + 1, b)  # the basis holds more than k columns
                 U, V = P @ Ub[..., :last], Q @ Vbh[..., :last, :].mT
                 stalled = False
