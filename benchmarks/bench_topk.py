@@ -6,7 +6,7 @@ workflow/scripts/topk_timing.py, whose functions these reuse).
     python benchmarks/bench_topk.py --stacks --device cuda --out benchmarks/topk_stacks_h100.csv  # Neon/Fanion vs Muon step
     python benchmarks/bench_topk.py --products --device cpu --size 2000 --out benchmarks/products_cpu.csv
     python benchmarks/bench_topk.py --warm-start results/nanogpt/runs/.../seed0_momentum.pt --out warm.csv
-    python benchmarks/bench_topk.py --bound-trace --device cpu --size 2000 --ks 1 10 50 --out benchmarks/bound_cpu.csv
+    python benchmarks/bench_topk.py --bound-trace --device cpu --size 2000 --ks 1 10 50 --out bound_trace_cpu.csv
 
 Table: see topk_timing.py. Stacks: one ``fanions.Fanion`` step on GPT-2-small and airbench layer
 stacks, Neon and k-Fanions (batched, warm-started Lanczos) beside Muon (Newton–Schulz), in one run.
@@ -111,7 +111,7 @@ def stacks(stack_names, lmos, steps, warmup, device, seed=0, noise=0.1):
     return frame
 
 
-def bound_trace(matrices, size, ks, rtol, device, step=None, seed=0):
+def bound_trace(matrices, size, ks, rtol, device, seed=0):
     """How far above the error our stopping bound is, and what that costs: Lanczos stopped at growing budgets of
     products (``max_matvecs``, rtol 1e-12 so that only the budget stops it) reports its bound, beside the factor
     error its answer has then. Per (matrix, k), the products at which the error first falls below rtol (an oracle
@@ -122,7 +122,7 @@ def bound_trace(matrices, size, ks, rtol, device, step=None, seed=0):
         for k in ks:
             P_k = exact_factor(M, k)[0]
             cold = fanions.topk(M, k, "lanczos", rtol=rtol)
-            for budget in range(step or 2 * k + 2, int(1.2 * cold.matvecs) + 1, step or 2 * k + 2):
+            for budget in range(2 * k + 2, int(1.2 * cold.matvecs) + 1, 2 * k + 2):  # a block of k + 1 or more
                 if rows and rows[-1]["k"] == k and rows[-1]["matrix"] == kind and rows[-1]["matvecs"] >= budget:
                     continue  # the last run stopped at its first check past this budget: the same answer
                 r = fanions.topk(M, k, "lanczos", rtol=1e-12, max_matvecs=budget)

@@ -329,7 +329,7 @@ def cell(row):
 def table_cell(row):
     """``cell``, and beside the milliseconds the products with vectors where they are counted: '41.3/140'."""
     text = cell(row)
-    if (row.reached or row.method == "svd") and math.isfinite(row.matvecs):
+    if row.reached and math.isfinite(row.matvecs):
         text += f"/{row.matvecs:.0f}"
     return text
 
@@ -337,8 +337,8 @@ def table_cell(row):
 def report_job(snakemake):
     from style import colors, figure
 
-    columns = ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "time_min_ms", "time_max_ms", "error",
-               "error_to_rtol", "matvecs"]
+    columns = ["matrix", "method", "k", "m", "rtol", "device", "reached", "time_ms", "time_min_ms", "time_max_ms",
+               "error", "error_to_rtol", "matvecs"]
     frame = pd.concat([read_csv(path, columns) for path in snakemake.input])
     prov = provenance(snakemake)  # the measurements name their own device in the CSV
     write_csv(frame, snakemake.output.csv, prov)
