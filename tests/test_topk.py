@@ -83,14 +83,18 @@ HARD_SPECTRA = {  # r singular values: flat, clustered at the top, nearly unifor
 }
 
 
+def hard_matrix(spectrum, m, n, g, seed):
+    """m×n float64 with ``spectrum``'s min(m, n) singular values drawn from g (sorted), singular vectors seeded."""
+    s = HARD_SPECTRA[spectrum](min(m, n), g).sort(descending=True).values
+    return matrix_with_spectrum(s.tolist(), m, n, seed=seed)
+
+
 def converged_means_right(spectrum, dtype, rtol, scale, trial, g, backend="lanczos"):
     """One stress case: a random shape, k and ``spectrum`` at ``scale``; False where the solver says
     converged yet the factor is off by more than rtol (and, at a tie, ⟨M, P̃⟩ is off by more than rtol²)."""
     m, n = (int(x) for x in torch.randint(60, 260, (2,), generator=g))
-    r = min(m, n)
-    s = HARD_SPECTRA[spectrum](r, g).sort(descending=True).values
-    M = matrix_with_spectrum(s.tolist(), m, n, seed=trial)
-    k = int(torch.randint(1, r // 5, (1,), generator=g))
+    M = hard_matrix(spectrum, m, n, g, trial)
+    k = int(torch.randint(1, min(m, n) // 5, (1,), generator=g))
     result = fanions.topk((M * scale).to(dtype), k, backend, rtol=rtol, seed=trial)
     if not result.converged:
         return True
@@ -342,8 +346,7 @@ def test_thin_flat_matrices_converge_within_rtol(seed, m, n):
     """A flat spectrum on a thin matrix (13 singular values), k = 2: converged means within rtol. A trend-based
     stopping rule tried in this session answered these at 3.6–16× rtol with converged=True."""
     g = torch.Generator().manual_seed(seed)
-    s = HARD_SPECTRA["flat"](min(m, n), g).sort(descending=True).values
-    A = matrix_with_spectrum(s.tolist(), m, n, seed=seed) * 0.1
+    A = hard_matrix("flat", m, n, g, seed) * 0.1
     result = fanions.topk(A, 2, "lanczos", rtol=1e-2, seed=seed, max_matvecs=20_000)
     assert not result.converged or factor_error(factor(result), A, 2) <= 1e-2
 
@@ -355,8 +358,7 @@ def test_a_failed_confirmation_goes_on_iterating(trial, spectrum, m, n, k):
     1.0–1.7 × rtol, and the solver used to give up there with converged=False and most of its budget unspent
     (34 of 600 such solves). It must go on until the true residuals confirm, within rtol."""
     g = torch.Generator().manual_seed(trial)
-    s = HARD_SPECTRA[spectrum](min(m, n), g).sort(descending=True).values
-    M = matrix_with_spectrum(s.tolist(), m, n, seed=trial).float()
+    M = hard_matrix(spectrum, m, n, g, trial).float()
     result = fanions.topk(M, k, "lanczos", rtol=1e-2, seed=trial)
     assert result.converged and result.error <= 1e-2
     assert factor_error(factor(result), M, k) <= 1e-2
@@ -368,8 +370,7 @@ def test_a_confirmation_stalled_at_the_rounding_floor_says_not_converged_soon(tr
     solver runs (it ran to 10⁵ products without the stall rule). It says converged=False within a few hundred."""
     g = torch.Generator().manual_seed(trial)
     m, n = (int(x) for x in torch.randint(60, 300, (2,), generator=g))
-    s = HARD_SPECTRA[list(HARD_SPECTRA)[trial % 5]](min(m, n), g).sort(descending=True).values
-    M = matrix_with_spectrum(s.tolist(), m, n, seed=trial).float()
+    M = hard_matrix(list(HARD_SPECTRA)[trial % 5], m, n, g, trial).float()
     k = int(torch.randint(1, 6, (1,), generator=g))
     result = fanions.topk(M, k, "lanczos", rtol=1e-2, seed=trial, max_matvecs=100_000)
     assert not result.converged and 1e-2 < result.error and result.matvecs < 2_000

@@ -6,8 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fanions
-from conftest import matrix_with_spectrum
-from test_topk import HARD_SPECTRA, factor, factor_error
+from test_topk import HARD_SPECTRA, factor, factor_error, hard_matrix
 
 EXPONENTS = {torch.float32: (-30, 30), torch.float64: (-300, 300)}  # 10^e within each dtype's range
 RTOL = {torch.float32: [1e-2, 1e-3], torch.float64: [1e-2, 1e-4, 1e-8]}
@@ -31,8 +30,7 @@ def problems(draw):
 def test_converged_means_within_rtol(backend, problem):
     dtype, m, n, k, spectrum, seed, scale, rtol = problem
     g = torch.Generator().manual_seed(seed)
-    s = HARD_SPECTRA[spectrum](min(m, n), g).sort(descending=True).values
-    M = matrix_with_spectrum(s.tolist(), m, n, seed=seed)  # float64, singular values s
+    M = hard_matrix(spectrum, m, n, g, seed)  # float64
     A = (M * scale).to(dtype)  # the reference is A's SVD: at a gap of 1e-8 the rounding of M·scale moves P by 1e-8
     result = fanions.topk(A, k, backend, rtol=rtol, seed=seed, max_matvecs=20_000)
     assert torch.isfinite(result.S).all()
