@@ -29,6 +29,10 @@ for experiment in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk"))
 include: "workflow/rules/paper.smk"
 
 
+for workflow_rule in workflow.rules:
+    track_code(workflow_rule)  # a change to the library reruns the jobs that use it
+
+
 report: "results/report/front.rst"  # snakemake --report results/report.html: the verdicts, then every figure
 
 

@@ -68,6 +68,39 @@ def cut(path, keep):
     path.write_bytes(data[:keep])
 
 
+# The rules that carry settings and whose script runs the GPT (finetune.py, nanogpt.py; verdicts.py imports
+# nanogpt.py), and those whose script imports fanions too (least_squares.py, norm_balls.py, airbench.py,
+# topk_timing.py; nanogpt.py through the train_gpt.py it runs; verdicts.py through least_squares.py).
+GPT_RULES = ["finetune_corpus", "finetune_tokenize", "finetune_run", "finetune_report", "nanogpt_corpus",
+             "nanogpt_convert", "nanogpt_train", "nanogpt_report", "verdicts"]
+LIBRARY_RULES = GPT_RULES + ["least_squares_run", "least_squares_theory", "least_squares_figure",
+                             "least_squares_table", "norm_ball_checks", "lmo_table", "norm_balls", "airbench_run",
+                             "topk_timing_run", "topk_timing_report", "topk_warm_start"]
+
+
+@pytest.mark.slow
+def test_a_library_change_reruns_the_jobs_that_use_it_and_a_docstring_does_not(quick_build, tmp_path):
+    """Snakemake's own code trigger sees a job's script only; the code version in its params (job.code_version)
+    covers what the script imports from this repository."""
+    build = copy_build(quick_build, tmp_path / "build")
+    expected = {name: planned(build, "--forcerun", *rules)
+                for name, rules in (("gpt", GPT_RULES), ("library", LIBRARY_RULES))}
+
+    def edit(path, old, new):
+        source = build / path
+        assert old in source.read_text(), path
+        source.write_text(source.read_text().replace(old, new, 1))
+
+    edit("lib/fanions/topk.py", '"""Top-k singular triplets', '# a comment\n"""Top-k singular triplets (reworded)')
+    assert planned(build) == {}
+    edit("workflow/scripts/gpt/model.py", "import torch\n", "import torch\n\nUNUSED_HERE = 0\n")  # the GPT's code
+    assert planned(build) == expected["gpt"]
+    edit("workflow/scripts/gpt/model.py", "import torch\n\nUNUSED_HERE = 0\n", "import torch\n")
+    assert planned(build) == {}
+    edit("lib/fanions/polar.py", "import torch\n", "import torch\n\nA_NEW_CONSTANT = 1\n")
+    assert planned(build) == expected["library"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["row boundary", "mid-line", "digit"])
 def test_a_cut_result_stops_its_readers_before_they_write(quick_build, tmp_path, where):

@@ -17,7 +17,7 @@ from snakemake.utils import validate
 REPO = Path(workflow.basedir)
 sys.path[:0] = [str(REPO / "workflow"), str(REPO / "workflow/scripts")]
 import experiments  # the experiments' helpers (plain Python)
-from job import git_commit, load_extra_lmos  # the scripts' module: this commit's library
+from job import code_version, git_commit, load_extra_lmos  # the scripts' module: this commit's library
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
@@ -96,6 +96,17 @@ def settings(section, *keys, **extra):
     """The keys of a config section that a job uses, and the scale, as its params: changing one reruns just
     those jobs, and no result of one scale is reused at another."""
     return {"scale": config["scale"], **{key: section[key] for key in keys}, **extra}
+
+
+def track_code(workflow_rule):
+    """A job that computes (its params carry ``settings``) also carries the version of the code it runs
+    (job.code_version: its script, what it imports from this repository and the user's LMO files, docstrings
+    and comments aside). Snakemake's code trigger looks at the script alone; through the params trigger a
+    change to lib/fanions reruns every job that uses it, where Snakemake would reuse the old results as up to
+    date. Rules that download data carry no settings: their files are keyed by what they fetch."""
+    if workflow_rule.is_script and "settings" in workflow_rule.params.keys():
+        script = (REPO / "workflow/rules" / workflow_rule.script).resolve()
+        workflow_rule.set_params(code=code_version(script, *config["extra_lmos"]))
 
 
 # What each experiment gives the paper: EXPERIMENTS[name] = files (each experiment's .smk registers itself).

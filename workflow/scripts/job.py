@@ -9,6 +9,7 @@ another scale stops the job that reads it, naming the file and the rule that reb
 written atomically (a temporary file renamed into place), so a killed job leaves no half-written
 result. Scripts write only to their Snakemake outputs.
 """
+import ast
 import io
 import json
 import math
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
+from functools import cache
 from hashlib import sha256
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -72,6 +74,86 @@ def git_commit():
         return git("rev-parse", "--short", "HEAD").strip() + ("-dirty" if git("status", "--porcelain").strip() else "")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "unknown"
+
+
+CODE_ROOTS = ("workflow/scripts", "workflow", "lib")  # where a script's imports resolve in this repository
+
+
+@cache
+def code_version(script, *extra):
+    """sha256 of the code a pipeline script runs from this repository (``code_files``) and of the ``extra`` files
+    (a user's LMO files, which a job runs too), each as its syntax tree without docstrings: a change of
+    behaviour gives a new version, a comment, a docstring or a moved line does not. Every job's params carry
+    its script's version (Snakefile), so Snakemake reruns a job whose library changed instead of reusing its
+    result as up to date."""
+    digest = sha256()
+    for path in [*code_files(script), *(REPO / name for name in extra)]:
+        tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
+        digest.update(f"{path.relative_to(REPO)}\n{ast.dump(tree)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def code_files(script):
+    """The script and the files of this repository it runs: every module it imports (a package: all of its
+    modules) and every .py file it names (a script it runs, as nanogpt.py runs train_gpt.py); then, for each of
+    those, what it imports or names at module level, transitively; sorted. A helper's imports inside its
+    functions are left out: they are lazy on purpose (job.py imports fanions only for the jobs that use torch,
+    and those import it themselves)."""
+    entry = Path(script).resolve()
+    pending, seen = [entry], set()
+    while pending:
+        path = pending.pop()
+        if path not in seen:
+            seen.add(path)
+            pending += _local_files(ast.parse(path.read_text(), filename=str(path)), everywhere=path == entry)
+    return sorted(seen)
+
+
+def _without_docstrings(tree):
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _module_level(node):
+    """The nodes that run when a module is imported: all but the bodies of its functions."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _module_level(child)
+
+
+def _local_files(tree, everywhere):
+    """The files of this repository a module imports or names (``everywhere``: in its functions too)."""
+    files = []
+    for node in (ast.walk if everywhere else _module_level)(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:  # relative imports stay inside a package
+            names = [node.module]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".py"):
+            path = (REPO / node.value).resolve()
+            files += [path] if path.is_file() and REPO in path.parents else []
+            continue
+        else:
+            continue
+        files += [path for name in names for path in _module_files(name.split(".")[0])]
+    return [path.resolve() for path in files]
+
+
+def _module_files(name):
+    """The files of this repository that ``import name`` runs (a package: all of its modules); [] for others."""
+    for root in CODE_ROOTS:
+        module, package = REPO / root / f"{name}.py", REPO / root / name
+        if module.is_file():
+            return [module]
+        if package.is_dir():
+            return sorted(package.rglob("*.py"))
+    return []
 
 
 def device_name(device):
