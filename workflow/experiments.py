@@ -137,7 +137,6 @@ def consistency_problems(config):
 def finetune_problems(config):
     """The fine-tuning section against the rest: optimizer ids, the NanoGPT run it starts from, the local
     checkpoint (files, config, every tensor's shape, from its header) and text files, steps in range."""
-    from gpt.checkpoint import gpt2_problems
     ft, problems = config["finetune"], []
     defined = sorted(ft["optimizers"])
     for name in ft["compare"] + [ft["baseline"]]:
@@ -156,6 +155,7 @@ def finetune_problems(config):
             problems.append(f"config key finetune.model.nanogpt.seed: {seed} is not a nanogpt seed; "
                             f"allowed: {config['nanogpt']['seeds']}")
     if model["source"] == "local":
+        from gpt.checkpoint import gpt2_problems  # torch: only for a local checkpoint
         found = gpt2_problems(model["local"]) if model["local"] else ["null: name a checkpoint folder"]
         problems += [f"config key finetune.model.local: {problem}" for problem in found]
     if data["source"] == "local":

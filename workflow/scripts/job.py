@@ -88,9 +88,16 @@ def code_version(script, *extra):
     result as up to date."""
     digest = sha256()
     for path in [*code_files(script), *(REPO / name for name in extra)]:
-        tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
-        digest.update(f"{path.relative_to(REPO)}\n{ast.dump(tree)}\n".encode())
+        digest.update(_file_version(path).encode())
     return digest.hexdigest()[:16]
+
+
+@cache
+def _file_version(path):
+    """What ``code_version`` hashes of one file: its path in the repository and its syntax tree without
+    docstrings (once per file and Snakemake start: the scripts share their helpers and the library)."""
+    tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
+    return f"{path.relative_to(REPO)}\n{ast.dump(tree)}\n"
 
 
 def code_files(script):
@@ -105,7 +112,7 @@ def code_files(script):
         path = pending.pop()
         if path not in seen:
             seen.add(path)
-            pending += _local_files(ast.parse(path.read_text(), filename=str(path)), everywhere=path == entry)
+            pending += _local_files(path, everywhere=path == entry)
     return sorted(seen)
 
 
@@ -127,17 +134,18 @@ def _module_level(node):
             yield from _module_level(child)
 
 
-def _local_files(tree, everywhere):
+@cache
+def _local_files(path, everywhere):
     """The files of this repository a module imports or names (``everywhere``: in its functions too)."""
-    files = []
+    tree, files = ast.parse(path.read_text(), filename=str(path)), []
     for node in (ast.walk if everywhere else _module_level)(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and not node.level:  # relative imports stay inside a package
             names = [node.module]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".py"):
-            path = (REPO / node.value).resolve()
-            files += [path] if path.is_file() and REPO in path.parents else []
+            named = (REPO / node.value).resolve()
+            files += [named] if named.is_file() and REPO in named.parents else []
             continue
         else:
             continue

@@ -22,6 +22,7 @@ tied to the embedding, and none of the record's extras (speedrun=False):
     x = wte(idx) + wpe(pos);  block:  x ← x + attn(ln₁(x));  x ← x + mlp(ln₂(x));  logits = ln_f(x)·wteᵀ
 """
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,6 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 EOT = 50256  # GPT-2's <|endoftext|>: the first token of every document
 SOFTCAP = 30.0
 ROTARY_BASE = 10000
-compiled_flex_attention = torch.compile(flex_attention, dynamic=False)  # compiled on first CUDA call
 
 
 @dataclass
@@ -96,12 +96,19 @@ def attention_mask(idx, window):
     return mask_mod(None, None, positions[:, None], positions[None, :])
 
 
+@cache
+def compiled_flex_attention():
+    """flex_attention under torch.compile, wrapped on the first CUDA call: importing the compiler stack costs
+    seconds that a CPU job, or the Snakefile's config check that imports this module, does not need."""
+    return torch.compile(flex_attention, dynamic=False)
+
+
 def attend(q, k, v, mask):
     """softmax(qkᵀ/√d + mask)·v for q, k, v (1, heads, T, d): FlexAttention for a BlockMask, else SDPA.
     q and k take v's dtype (under autocast a norm may return float32)."""
     q, k = q.to(v.dtype), k.to(v.dtype)
     if isinstance(mask, BlockMask):
-        flex = compiled_flex_attention if q.is_cuda else flex_attention  # eager flex: a reference on CPU
+        flex = compiled_flex_attention() if q.is_cuda else flex_attention  # eager flex: a reference on CPU
         return flex(q, k, v, block_mask=mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
