@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # test processes share the cores
+    torch.set_num_threads(max(1, torch.get_num_threads() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 WORKFLOW = ["Snakefile", "config.yaml", "workflow", "profiles", "envs", "paper", "lib"]
 
 
@@ -33,8 +36,23 @@ def quick_build(tmp_path_factory):
     or copy it (``copy_build``) to change it. Where this checkout holds a build (the README's first command),
     the copy starts from its results and Snakemake's records of them, and Snakemake reruns what is not up to
     date there by those records (settings, code version, inputs): in CI the first command's real run is the
-    one the tests check, and only the paper, which records the commit, is made again."""
-    build = copy_workflow(tmp_path_factory.mktemp("quick_build"))
+    one the tests check, and only the paper, which records the commit, is made again. With several test
+    processes (pytest-xdist) the first one to need it builds it, under a lock, and each one takes a copy."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return build_quick(tmp_path_factory.mktemp("quick_build"))
+    session = tmp_path_factory.getbasetemp().parent  # this session's, shared by its worker processes
+    shared = session / "quick_build"
+    with FileLock(session / "quick_build.lock"):
+        if not (session / "quick_build.done").exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a build that failed in another process is redone
+            build_quick(shared)
+            (session / "quick_build.done").touch()
+    return copy_build(shared, tmp_path_factory.mktemp("quick_build"))
+
+
+def build_quick(target):
+    target.mkdir(parents=True, exist_ok=True)
+    build = copy_workflow(target)
     for name in ("results", "resources", ".snakemake/metadata", ".snakemake/incomplete"):
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, build / name, symlinks=True)
