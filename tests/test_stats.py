@@ -71,21 +71,23 @@ def test_seeds_needed_gives_the_textbook_sample_sizes():
 
 def test_robust_band_of_a_v_shaped_loss_is_twice_the_tolerance():
     x = np.linspace(0.0, 1.0, 21)
-    losses = np.abs(x - 0.45)[None, :] + np.zeros((3, 1))
-    left, right, censored = stats.robust_band(x, losses, tolerance=0.12)
-    assert (left, right, censored) == (pytest.approx(0.33), pytest.approx(0.57), False)
-    assert stats.robust_band(x, losses, tolerance=0.5)[2]  # reaches the grid's end: a lower bound
+    y = 1 + np.abs(x - 0.45)  # lowest 1 at 0.45; within 12% of it on [0.33, 0.57]
+    assert stats.robust_band(x, y, tolerance=0.12) == (9, pytest.approx(0.33), pytest.approx(0.57), False)
+    assert stats.robust_band(x, y, tolerance=0.5)[3]  # reaches the grid's left end (x = 0): a lower bound
+    y[5] = np.nan  # a diverged point ends the band there
+    assert stats.robust_band(x, y, tolerance=0.5)[1:] == (pytest.approx(0.3), pytest.approx(0.95), False)
 
 
 def test_robust_width_interval_covers_the_true_width_and_narrows_with_seeds():
     x = np.linspace(0.0, 1.0, 41)
     rng = np.random.default_rng(5)
     def noisy(seeds):
-        return np.abs(x - 0.5)[None, :] + rng.normal(0.0, 0.02, (seeds, len(x)))
-    few, _ = stats.robust_width(x, noisy(4), tolerance=0.1, resamples=500)
-    many, censored = stats.robust_width(x, noisy(64), tolerance=0.1, resamples=500)
-    assert many.low < 0.2 < many.high and not censored
-    assert many.high - many.low < few.high - few.low
+        return 1 + np.abs(x - 0.5)[None, :] + rng.normal(0.0, 0.02, (seeds, len(x)))  # true width 0.2
+    few = stats.robust_width_interval(x, noisy(4), tolerance=0.1, resamples=500)
+    many = stats.robust_width_interval(x, noisy(64), tolerance=0.1, resamples=500)
+    assert many[0] < 0.2 < many[1]
+    assert many[1] - many[0] < few[1] - few[0]
+    assert np.isnan(stats.robust_width_interval(x, noisy(1), tolerance=0.1)).all()  # one seed: no interval
 
 
 def test_moments_give_the_same_tests_as_their_samples_and_detectable_inverts_power():

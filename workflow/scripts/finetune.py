@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from job import BadResult, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
+import stats
 from report import data_mark, data_note, method_label, save_figure, tex_label, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import load_gpt2, load_model
@@ -201,14 +202,6 @@ def grid_summary(runs):
         std=("final_val_loss", lambda x: x.std(skipna=False))).reset_index()
 
 
-def band_edge(x, y, inner, outer, level):
-    """Where the loss, linear in log10 lr between grid points inner (within the band) and outer, crosses
-    level; at inner itself when outer has no loss (diverged)."""
-    if math.isnan(y[outer]):
-        return x[inner]
-    return x[inner] + (level - y[inner]) / (y[outer] - y[inner]) * (x[outer] - x[inner])
-
-
 def robustness(grid, tolerance):
     """Per optimizer: its best lr and mean loss, and its robustness width: the decades of lr around the best
     over which the mean loss stays within tolerance of it, its edges interpolated between grid points
@@ -221,46 +214,16 @@ def robustness(grid, tolerance):
                          "width": 0.0, "censored": False, "lo": math.nan, "hi": math.nan})
             continue
         x, y = np.log10(points["lr"].to_numpy()), points["mean"].to_numpy()
-        best, left, right, censored = band(x, y, tolerance)
+        best, left, right, censored = stats.robust_band(x, y, tolerance)
         rows.append({"optimizer": name, "best_lr": points["lr"][best], "best": y[best], "best_std": points["std"][best],
                      "width": right - left, "censored": censored, "lo": 10 ** left, "hi": 10 ** right})
     return pd.DataFrame(rows)
 
 
-def band(x, y, tolerance):
-    """The band of grid points x (log10 lr) around the best mean loss y whose loss stays within ``tolerance`` of
-    it, its edges interpolated: (best index, left, right, censored at the grid's edge)."""
-    best = int(np.nanargmin(y))
-    level = (1 + tolerance) * y[best]
-    lo = hi = best
-    while lo > 0 and y[lo - 1] <= level:
-        lo -= 1
-    while hi < len(y) - 1 and y[hi + 1] <= level:
-        hi += 1
-    left = x[0] if lo == 0 else band_edge(x, y, lo, lo - 1, level)
-    right = x[-1] if hi == len(y) - 1 else band_edge(x, y, hi, hi + 1, level)
-    return best, left, right, lo == 0 or hi == len(y) - 1
-
-
-def width_interval(runs, optimizer, tolerance, resamples=2000, seed=0):
-    """The 95% percentile bootstrap interval of an optimizer's robustness width over seeds: whole seeds (their
-    losses at every lr) resampled with replacement, the band recomputed on the resampled means (a diverged run
-    keeps its grid point out of the band, as in the estimate). NaN with fewer than two seeds."""
+def width_interval(runs, optimizer, tolerance):
+    """The 95% bootstrap interval of an optimizer's robustness width over seeds (``stats.robust_width_interval``)."""
     losses = runs[runs["optimizer"] == optimizer].pivot(index="seed", columns="lr", values="final_val_loss")
-    if len(losses) < 2 or losses.isna().all().all():
-        return math.nan, math.nan
-    x, table = np.log10(losses.columns.to_numpy(dtype=float)), losses.to_numpy()
-    draws = np.random.default_rng(seed).integers(0, len(table), size=(resamples, len(table)))
-    widths = []
-    for rows in draws:
-        y = table[rows].mean(0)  # NaN where a resampled seed diverged
-        if np.isnan(y).all():
-            widths.append(0.0)
-            continue
-        _, left, right, _ = band(x, y, tolerance)
-        widths.append(right - left)
-    low, high = np.quantile(widths, [0.025, 0.975])
-    return float(low), float(high)
+    return stats.robust_width_interval(np.log10(losses.columns.to_numpy(dtype=float)), losses.to_numpy(), tolerance)
 
 
 def permutation_p(a, b):
@@ -386,10 +349,10 @@ def figure_curves(curves, best, optimizers, note, pdf, png, prov):
     ax, colors = axes[0, 0], style.colors([label(optimizers, name) for name in optimizers])
     for r in best.dropna(subset=["best_lr"]).itertuples():
         name = label(optimizers, r.optimizer)
-        stats = curves[(curves["optimizer"] == r.optimizer) & (curves["lr"] == r.best_lr)].groupby("step")[
+        seeds = curves[(curves["optimizer"] == r.optimizer) & (curves["lr"] == r.best_lr)].groupby("step")[
             "val_loss"].agg(["mean", "min", "max"])
-        ax.plot(stats.index, stats["mean"], color=colors[name], label=f"{name}, lr {r.best_lr:.3g}", lw=1)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[name], alpha=0.2, lw=0)
+        ax.plot(seeds.index, seeds["mean"], color=colors[name], label=f"{name}, lr {r.best_lr:.3g}", lw=1)
+        ax.fill_between(seeds.index, seeds["min"], seeds["max"], color=colors[name], alpha=0.2, lw=0)
     ax.set(xlabel="step", ylabel="validation loss")
     ax.legend(fontsize="small")
     if note:

@@ -10,6 +10,7 @@ s = √(Σ(xᵢ − x̄)²/(n − 1)); t_ν is Student's t with ν degrees of fr
     >>> seeds_needed(0.002, float(np.std(speedrun, ddof=1)))  # per arm, to see a 0.002 difference 80% of the time
     60
 """
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -122,35 +123,43 @@ def detectable(s, n, target=0.8, alpha=0.05):
     return high
 
 
-def robust_band(x, losses, tolerance):
-    """The band of a 1-D grid ``x`` (increasing: α, or log10 lr) around the best mean loss over which the mean
-    stays within ``tolerance`` of it: the grid points left and right of the argmin while mean ≤ best + tolerance,
-    each edge moved to where the straight line to the next point crosses that level. ``losses`` is seeds × grid.
-    Returns (left, right, censored): censored when the band reaches an end of the grid (its width a lower bound)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(losses, dtype=np.float64).mean(0)
-    best = int(np.argmin(y))
-    level, inside = y[best] + tolerance, y <= y[best] + tolerance
-    lo, hi = best, best
-    while lo > 0 and inside[lo - 1]:
+def robust_band(x, y, tolerance):
+    """The band of a 1-D grid ``x`` (increasing: α, or log10 lr) around the lowest mean loss y over which the loss
+    stays within a relative ``tolerance`` of it, y ≤ (1 + tolerance)·min y: the grid points left and right of
+    the argmin while inside, each edge moved to where the straight line to the next point crosses that level
+    (a NaN loss, a diverged point, is outside, and the edge stays at the last point inside). Returns
+    (best index, left, right, censored): censored when the band reaches an end of the grid (its width a lower
+    bound)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    best = int(np.nanargmin(y))
+    level = (1 + tolerance) * y[best]
+    lo = hi = best
+    while lo > 0 and y[lo - 1] <= level:
         lo -= 1
-    while hi < len(x) - 1 and inside[hi + 1]:
+    while hi < len(y) - 1 and y[hi + 1] <= level:
         hi += 1
 
-    def edge(i, j):  # the crossing of the level between grid points i (inside) and j (outside)
-        return x[i] + (level - y[i]) / (y[j] - y[i]) * (x[j] - x[i])
+    def edge(inner, outer):
+        if np.isnan(y[outer]):
+            return x[inner]
+        return x[inner] + (level - y[inner]) / (y[outer] - y[inner]) * (x[outer] - x[inner])
     left = x[0] if lo == 0 else edge(lo, lo - 1)
-    right = x[-1] if hi == len(x) - 1 else edge(hi, hi + 1)
-    return left, right, lo == 0 or hi == len(x) - 1
+    right = x[-1] if hi == len(y) - 1 else edge(hi, hi + 1)
+    return best, left, right, lo == 0 or hi == len(y) - 1
 
 
-def robust_width(x, losses, tolerance, level=0.95, resamples=2000, seed=0):
-    """The robustness width right − left of ``robust_band`` with its percentile bootstrap interval over seeds
-    (the rows of ``losses`` resampled with replacement, band and width recomputed): (Estimate, censored)."""
+def robust_width_interval(x, losses, tolerance, level=0.95, resamples=2000, seed=0):
+    """The percentile bootstrap interval of the width right − left of ``robust_band`` over seeds: the rows of
+    ``losses`` (seeds × grid points; NaN where a run diverged) resampled whole with replacement and the band
+    recomputed on their means (a resample in which a diverged seed leaves no grid point has width 0). (low, high);
+    NaN with fewer than two seeds or no loss at all."""
     losses = np.asarray(losses, dtype=np.float64)
-    if losses.ndim != 2 or len(losses) < 2:
-        raise ValueError(f"losses are seeds × grid points with at least two seeds, got shape {losses.shape}")
-
-    def width(sampled):
-        left, right, _ = robust_band(x, sampled, tolerance)
-        return right - left
-    return bootstrap_ci(losses, width, level, resamples, seed), robust_band(x, losses, tolerance)[2]
+    if len(losses) < 2 or np.isnan(losses).all():
+        return math.nan, math.nan
+    widths = []
+    for rows in np.random.default_rng(seed).integers(0, len(losses), size=(resamples, len(losses))):
+        y = losses[rows].mean(0)
+        _, left, right, _ = (None, 0.0, 0.0, None) if np.isnan(y).all() else robust_band(x, y, tolerance)
+        widths.append(right - left)
+    low, high = np.quantile(widths, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
