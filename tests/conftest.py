@@ -41,12 +41,17 @@ def quick_build(tmp_path_factory):
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return build_quick(tmp_path_factory.mktemp("quick_build"))
     session = tmp_path_factory.getbasetemp().parent  # this session's, shared by its worker processes
-    shared = session / "quick_build"
+    shared, failed, done = (session / f"quick_build{suffix}" for suffix in ("", ".failed", ".done"))
     with FileLock(session / "quick_build.lock"):
-        if not (session / "quick_build.done").exists():
-            shutil.rmtree(shared, ignore_errors=True)  # a build that failed in another process is redone
-            build_quick(shared)
-            (session / "quick_build.done").touch()
+        if failed.exists():  # built once: the other processes report the same failure at once
+            raise AssertionError(failed.read_text())
+        if not done.exists():
+            try:
+                build_quick(shared)
+            except AssertionError as error:
+                failed.write_text(str(error))
+                raise
+            done.touch()
     return copy_build(shared, tmp_path_factory.mktemp("quick_build"))
 
 
