@@ -44,6 +44,8 @@ rule readme:  # not part of the paper: snakemake readme --profile ... writes the
         touch("results/readme.done"),
     log:
         f"{LOGS}/readme.log",
+    benchmark:
+        f"{BENCHMARKS}/readme.tsv"
     conda:
         f"{ENVS}/fanions.yaml"
     script:
