@@ -1,4 +1,5 @@
 """The reproduction report's verdicts: each computed from measurements, on inputs whose answer is known."""
+import re
 import sys
 from pathlib import Path
 
@@ -144,3 +145,26 @@ def test_nanogpt_negative_alpha_and_finetune_matches_are_tests_with_p_values():
     assert verdicts.finetune_verdicts(overlapping, TESTS, settings)["ft.fmuon_robust"][1] == "differs"
     far = summary.assign(best=[2.0, 2.1, 2.0])
     assert verdicts.finetune_verdicts(far, TESTS, settings)["ft.smuon_matches"][1] == "differs"
+
+
+def test_the_registers_paper_column_quotes_the_numbers_the_scripts_compare_against():
+    """The paper's numbers live twice: as the register's words (the appendix table and README) and as the
+    experiments' PAPER constants (their tables and the verdicts' tests). Each constant must be among the numbers
+    its claim quotes, so that a correction in one place alone fails here."""
+    import airbench_report
+    import least_squares
+    import nanogpt
+    import topk_timing
+    quoted = {claim["id"]: {float(x) for x in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", str(claim["paper"]))}
+              for claim in REGISTER}
+    ls = least_squares.PAPER
+    constants = {f"ls.L.{lmo}": {ls[lmo]["L"]} for lmo in ls} | {
+        "ls.lr": {ls[lmo]["lr"] for lmo in ls}, "ls.K": {ls[lmo]["K"] for lmo in ls},
+        **{claim: {x for version in airbench_report.PAPER[method].values() if version for x in version}
+           for claim, method in (("ab.muon", "muon"), ("ab.fmuon", "f-muon"), ("ab.smuon", "s-muon"))},
+        **{claim: {nanogpt.PAPER[run]} for claim, run in (("ng.muon", ("muon", None, 0.05)),
+                                                          ("ng.fmuon", ("f-muon", 0.5, 0.07)),
+                                                          ("ng.fmuon_neg", ("f-muon", -0.1, 0.07)))},
+        "t2.lanczos_fastest": {f(topk_timing.PAPER[m].values()) for m in ("cupy", "rsvd") for f in (min, max)}}
+    for claim, numbers in constants.items():
+        assert numbers <= quoted[claim], f"{claim}: the script's {sorted(numbers)}, quoted {sorted(quoted[claim])}"
