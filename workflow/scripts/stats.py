@@ -47,14 +47,16 @@ def mean_ci(x, level=0.95):
 def bootstrap_ci(x, statistic=np.mean, level=0.95, resamples=10_000, seed=0):
     """The percentile bootstrap interval of ``statistic``: its (1−level)/2 and (1+level)/2 quantiles over
     ``resamples`` resamples of x with replacement (numpy's generator seeded by ``seed``: reproducible). The
-    rows of a 2-D x (seeds × grid points) are resampled whole."""
+    rows of a 2-D x (seeds × grid points) are resampled whole; x may hold NaN where the statistic handles it
+    (a diverged run), and a statistic that is not finite on x itself is refused."""
     x = np.asarray(x, dtype=np.float64)
-    if len(x) < 2 or not np.isfinite(x).all():
-        raise ValueError(f"a bootstrap needs at least two finite rows, got {x!r}")
+    estimate = statistic(x) if len(x) >= 2 else math.nan
+    if not np.isfinite(estimate):
+        raise ValueError(f"a bootstrap needs at least two rows and a finite statistic on them, got {x!r}")
     draws = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
     values = np.array([statistic(x[row]) for row in draws])
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return Estimate(statistic(x), low, high, len(x))
+    return Estimate(estimate, low, high, len(x))
 
 
 def welch(x, y):
@@ -149,17 +151,19 @@ def robust_band(x, y, tolerance):
 
 
 def robust_width_interval(x, losses, tolerance, level=0.95, resamples=2000, seed=0):
-    """The percentile bootstrap interval of the width right − left of ``robust_band`` over seeds: the rows of
-    ``losses`` (seeds × grid points; NaN where a run diverged) resampled whole with replacement and the band
-    recomputed on their means (a resample in which a diverged seed leaves no grid point has width 0). (low, high);
-    NaN with fewer than two seeds or no loss at all."""
+    """The ``bootstrap_ci`` interval of the width right − left of ``robust_band`` over seeds: the rows of
+    ``losses`` (seeds × grid points; NaN where a run diverged) resampled whole and the band recomputed on their
+    means (a resample in which a diverged seed leaves no grid point has width 0). (low, high); NaN with fewer
+    than two seeds or no loss at all."""
     losses = np.asarray(losses, dtype=np.float64)
     if len(losses) < 2 or np.isnan(losses).all():
         return math.nan, math.nan
-    widths = []
-    for rows in np.random.default_rng(seed).integers(0, len(losses), size=(resamples, len(losses))):
-        y = losses[rows].mean(0)
-        _, left, right, _ = (None, 0.0, 0.0, None) if np.isnan(y).all() else robust_band(x, y, tolerance)
-        widths.append(right - left)
-    low, high = np.quantile(widths, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+
+    def width(sample):
+        y = sample.mean(0)
+        if np.isnan(y).all():
+            return 0.0
+        _, left, right, _ = robust_band(x, y, tolerance)
+        return right - left
+    estimate = bootstrap_ci(losses, width, level, resamples, seed)
+    return float(estimate.low), float(estimate.high)
