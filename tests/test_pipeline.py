@@ -186,6 +186,29 @@ def test_the_slurm_profile_does_not_restate_the_resources_config_sets():
         assert not set(profile[rule]) & set(config[section]["resources"]), rule
 
 
+def test_the_slurm_profile_gives_gpu_jobs_their_cpus_per_gpu():
+    """The CPU request the SLURM plugin's own code makes (sbatch and the job step alike) from the profile's
+    resources and, for the GPT jobs, config.yaml's: a GPU job gets its cpus_per_gpu (a profile-wide cpus_per_task
+    would win over it: 8 GPUs on one CPU); a CPU job gets its rule's threads."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    gpu_rules = {rule: dict(profile["set-resources"][rule]) for rule in ("airbench_run", "topk_timing_run")}
+    gpu_rules["nanogpt_train"] = profile["set-resources"]["nanogpt_train"] | config["nanogpt"]["resources"]
+    gpu_rules["finetune_run"] = profile["set-resources"]["finetune_run"] | config["finetune"]["resources"]
+    for rule, resources in gpu_rules.items():
+        job = SimpleNamespace(threads=1, resources=Resources(profile["default-resources"] | resources))
+        assert get_cpu_setting(job, gpu=True) == f"--cpus-per-gpu={resources['cpus_per_gpu']}", rule
+    job = SimpleNamespace(threads=3, resources=Resources(profile["default-resources"]))
+    assert get_cpu_setting(job, gpu=False) == "--cpus-per-task=3"
+
+
 def test_the_paper_job_runs_without_torch_or_pandas(tmp_path):
     """envs/latex.yaml has no PyTorch and no pandas: paper.py and job.py must import without them."""
     blocker = tmp_path / "sitecustomize.py"  # the interpreter refuses the heavy packages before anything runs

@@ -15,6 +15,9 @@ AB_RUNS = [f"results/airbench/runs/{experiment}/{method}/block{block}.csv"
            for block in range(-(-spec["runs"] // AB["seeds_per_job"]))]
 
 
+localrules: airbench_data  # downloads run where Snakemake runs: cluster nodes are often offline
+
+
 rule airbench_data:
     output:
         "resources/cifar10/{source}.pt",

@@ -35,6 +35,9 @@ EXPERIMENTS["finetune"] = [
 ]
 
 
+localrules: finetune_download_model, finetune_download_data  # downloads run where Snakemake runs: cluster nodes are often offline
+
+
 rule finetune_download_model:
     output:
         "data/gpt2/{name}/{file}",

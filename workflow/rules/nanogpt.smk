@@ -16,6 +16,9 @@ EXPERIMENTS["nanogpt"] = [
 ]
 
 
+localrules: nanogpt_download  # downloads run where Snakemake runs: cluster nodes are often offline
+
+
 rule nanogpt_download:
     output:
         "data/fineweb10B/{name}.bin",
