@@ -43,6 +43,8 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["least_squares={methods: {bad: {lmo: adam}}}"], ["config key least_squares.methods.bad", "'adam'", "'muon'"]),
     (["least_squares={methods: {fm: {lmo: f-muon, k: 3}}}"], ["config key least_squares.methods.fm", "['k']", "alpha"]),
     (["least_squares={methods: {fm: {lmo: f-muon, alpha: [1]}}}"], ["least_squares.methods.fm.alpha", "number"]),
+    (["least_squares={lmo_options: {polar: foo}}"], ["config key least_squares.lmo_options.polar", "'foo'", "ns"]),
+    (["least_squares={lmo_options: {polr: svd}}"], ["config key least_squares.lmo_options.polr", "'polar'"]),
     (["topk_timing={momentum_run: adam}"], ["config key topk_timing.momentum_run", "'adam'", "'muon-lr0.05'"]),
     (["nanogpt={train: {momentum_snapshot: {parameter: blocks.12.mlp.c_fc.weight, steps: 4}}}"],
      ["config key nanogpt.train.momentum_snapshot.parameter", "blocks.0 to blocks.11"]),

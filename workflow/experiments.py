@@ -91,6 +91,15 @@ def method_problems(config):
             fanions.check_options(spec["lmo"], {key: value for key, value in spec.items() if key != "lmo"})
         except ValueError as error:
             problems.append(f"config key {path}: {error}")
+    options = sorted(set().union(*(lmo.options for lmo in fanions.LMOS.values())))
+    for key, value in config["least_squares"]["lmo_options"].items():  # given to every LMO that takes them
+        takers = [name for name, lmo in fanions.LMOS.items() if key in lmo.options]
+        try:
+            if not takers:
+                raise ValueError(f"no LMO takes option {key!r}; allowed: {options}")
+            fanions.check_options(takers[0], {key: value})
+        except ValueError as error:
+            problems.append(f"config key least_squares.lmo_options.{key}: {error}")
     return problems
 
 
