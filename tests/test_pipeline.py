@@ -264,6 +264,15 @@ def test_the_html_report_holds_every_figure(quick_build):
     assert "paper error" in html and "not run at this scale" in html  # the verdicts on the front page
 
 
+def test_the_pipeline_extra_installs_what_the_report_needs():
+    """The README's first command installs fanions[pipeline] only (no pytest, which brings pygments to the tests):
+    snakemake --report needs snakemake's 'reports' extra."""
+    from importlib.metadata import requires
+    snakemake_requirement = next(r for r in requires("fanions") if re.match(r"snakemake\b(?!-)", r)
+                                 and 'extra == "pipeline"' in r)
+    assert re.match(r"snakemake\[([\w,]*,)?reports(,[\w,]*)?\]", snakemake_requirement), snakemake_requirement
+
+
 def test_a_bad_claims_register_stops_before_any_job(workdir):
     """The register is checked with the config: each claim with its keys, no id twice."""
     register = workdir / "workflow/claims.yaml"
