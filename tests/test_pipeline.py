@@ -229,6 +229,23 @@ def readme_files(section):
     blocks = re.findall(r"```\w*\n# (\S+)\n(.*?)```", text, re.S)
     return {path: body for path, body in blocks}
 
+@pytest.mark.slow
+def test_a_norm_added_for_one_experiment_reruns_only_what_uses_it(quick_build, tmp_path):
+    """README 'Add a norm' on a built paper: its file and one least-squares method plan that method's runs, the
+    least-squares report, Table 1 with its checks, the verdicts and the paper; no other experiment's job (the
+    user's LMO files are part of a job's code version only where its settings name one of their LMOs)."""
+    build = copy_build(quick_build, tmp_path / "build")
+    (build / "my_norms.py").write_text(readme_files("Add a norm")["my_norms.py"])
+    plan = job_counts(snakemake(build, "-n", "--profile", "profiles/quick", "--config", "extra_lmos=[my_norms.py]",
+                                "least_squares={methods: {cols: {lmo: columns}}}").stdout)
+    sizes = {**yaml.safe_load((REPO / "config.yaml").read_text())["least_squares"],
+             **yaml.safe_load((REPO / "profiles/quick/overrides.yaml").read_text())["least_squares"]}["sizes"]
+    assert plan.pop("least_squares_run") == len(sizes)
+    assert set(plan) <= {"least_squares_theory", "least_squares_figure", "least_squares_table", "lmo_table",
+                         "norm_ball_checks", "verdicts", "macros", "paper", "all"}, plan
+    assert {"lmo_table", "norm_ball_checks", "paper"} <= set(plan)
+
+
 
 def test_the_readme_walk_through_adds_an_experiment_the_quick_profile_builds(workdir):
     """README 'Add an experiment', followed to the letter: its four pieces (a .smk, a script, a config section and a

@@ -86,10 +86,16 @@ def check_config(config):
     if missing:
         raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (paths are relative to "
                             f"{REPO}); allowed: Python files that call fanions.register_lmo")
+    import fanions
+    builtin = set(fanions.LMOS)
     load_extra_lmos(config["extra_lmos"])
+    USER_LMOS.update(set(fanions.LMOS) - builtin)
     problems = experiments.config_problems(config)
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
+
+
+USER_LMOS = set()  # the names the user's LMO files register (check_config)
 
 
 def settings(section, *keys, **extra):
@@ -98,15 +104,34 @@ def settings(section, *keys, **extra):
     return {"scale": config["scale"], **{key: section[key] for key in keys}, **extra}
 
 
+def user_lmo_files(settings):
+    """The user's LMO files (config ``extra_lmos``) that a job with these settings runs: all of them where the
+    settings name an LMO they register or list the files themselves, else none (adding a norm for one experiment
+    reruns no other)."""
+    def mentions(node):
+        if isinstance(node, dict):
+            return bool(node.get("extra_lmos")) or any(map(mentions, node.values()))
+        if isinstance(node, (list, tuple)):
+            return any(map(mentions, node))
+        return isinstance(node, str) and node in USER_LMOS
+    return list(config["extra_lmos"]) if mentions(settings) else []
+
+
 def track_code(workflow_rule):
     """A job that computes (its params carry ``settings``) also carries the version of the code it runs
-    (job.code_version: its script, what it imports from this repository and the user's LMO files, docstrings
-    and comments aside). Snakemake's code trigger looks at the script alone; through the params trigger a
-    change to lib/fanions reruns every job that uses it, where Snakemake would reuse the old results as up to
-    date. Rules that download data carry no settings: their files are keyed by what they fetch."""
+    (job.code_version: its script, what it imports from this repository and the user's LMO files it uses,
+    docstrings and comments aside). Snakemake's code trigger looks at the script alone; through the params
+    trigger a change to lib/fanions reruns every job that uses it, where Snakemake would reuse the old results as
+    up to date. Rules that download data carry no settings: their files are keyed by what they fetch."""
     if workflow_rule.is_script and "settings" in workflow_rule.params.keys():
         script = (REPO / "workflow/rules" / workflow_rule.script).resolve()
-        workflow_rule.set_params(code=code_version(script, *config["extra_lmos"]))
+        job_settings = workflow_rule.params.settings
+
+        def code(wildcards):
+            values = job_settings(wildcards) if callable(job_settings) else job_settings
+            return code_version(script, *user_lmo_files(values))
+
+        workflow_rule.set_params(code=code)
 
 
 # What each experiment gives the paper: EXPERIMENTS[name] = files (each experiment's .smk registers itself).

@@ -99,7 +99,8 @@ rule nanogpt_train:
         settings=lambda w: settings(NG["train"], *NG["train"], model=NG["model"], method=NG["runs"][w.run]["method"],
                                     lr=NG["runs"][w.run]["lr"], seed=int(w.seed), data_source=w.source,
                                     train_files=experiments.nanogpt_shards(config, "train"),
-                                    val_files=experiments.nanogpt_shards(config, "val"), extra_lmos=config["extra_lmos"]),
+                                    val_files=experiments.nanogpt_shards(config, "val"),
+                                    extra_lmos=user_lmo_files(NG["runs"][w.run]["method"])),
         checkpoint="results/nanogpt/checkpoints/{source}/{run}_seed{seed}.pt",  # not an output: kept on failure
     threads: max(NG_RES["gpu"], 1) * NG_RES["cpus_per_gpu"]
     resources:
