@@ -236,6 +236,9 @@ def test_the_claim_is_stated_either_way():
     text = finetune.claim(best, runs, "muon", 0.01)["claim"]
     assert "0.50 decades against Muon's 1.00: no wider than Muon's" in text
     assert "within 0.2000 (20.00\\%) of Muon's 1.0000" in text and "$p = 0.1$" in text and "falls short of" in text
+    edge = best.assign(censored=best.optimizer == "f-muon")  # F-Muon's band reaches the grid's edge: a lower bound
+    assert ("at least 0.50 decades against Muon's 1.00: not decided on this grid, whose edge cuts F-Muon's band"
+            in finetune.claim(edge, runs, "muon", 0.01)["claim"])
 
 
 # ---------------------------------------------------------------- the DAG

@@ -278,7 +278,7 @@ def test_the_html_report_holds_every_figure(quick_build):
     figures = sorted(path.name for path in (quick_build / "results/figures").glob("*.png"))
     assert figures and [name for name in figures if name not in html] == []
     assert "Least squares" in html and "fanions-repro regenerates" in html
-    assert "paper error" in html and "not run at this scale" in html  # the verdicts on the front page
+    assert "paper error" in html and "not checked at this scale" in html  # the verdicts on the front page
 
 
 def test_the_pipeline_extra_installs_what_the_report_needs():
@@ -317,4 +317,4 @@ def test_the_readme_table_is_written_by_a_rule_from_the_verdicts(quick_build, tm
     from job import read_csv
     verdicts = read_csv(build / "results/reproduction.csv", ["id", "verdict"]).set_index("id")["verdict"]
     assert verdicts["appc.fmuon_ball"] == "paper error" and verdicts["table1.registry"] == "reproduced"
-    assert verdicts["ab.muon"] == verdicts["ng.muon"] == "not run at this scale"
+    assert verdicts["ab.muon"] == verdicts["ng.muon"] == "not checked at this scale"

@@ -57,7 +57,7 @@ def test_table_2_puts_the_products_beside_the_milliseconds():
     assert topk_timing.table_cell(pd.Series(row)) == "41.2/140"
     assert topk_timing.table_cell(pd.Series({**row, "reached": False, "error": 0.031})) == "(0.031)"
     polar = {**row, "method": "newton-schulz", "reached": False, "error": 0.5, "matvecs": float("nan")}
-    assert topk_timing.table_cell(pd.Series(polar)) == "41.2"  # no products counted: the milliseconds alone
+    assert topk_timing.table_cell(pd.Series(polar)) == "41.2 (0.5)"  # no products counted; the error of its UVᵀ
 
 
 def test_stacks_time_every_lmo_beside_muon(monkeypatch):

@@ -23,7 +23,7 @@ def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
     assert list(frame["id"]) == [claim["id"] for claim in REGISTER]
     assert frame.set_index("id").loc["ls.size", "verdict"] == "paper error"
     unanswered = frame.set_index("id").loc["ab.muon"]
-    assert unanswered.verdict == "not run at this scale" and "CIFAR-10" in unanswered.detail
+    assert unanswered.verdict == "not checked at this scale" and "CIFAR-10" in unanswered.detail
     with pytest.raises(ValueError, match="not in workflow/claims.yaml"):
         verdicts.verdicts(REGISTER, {"made.up": ("", "reproduced", "")})
     markdown = verdicts.markdown(frame, {"scale": "quick", "git_commit": "abc1234"})
@@ -65,7 +65,7 @@ def test_nanogpt_verdicts_say_how_many_seeds_the_papers_gap_needs():
                              "mean": 0.6, "std": 0.01}])
     answers = verdicts.nanogpt_verdicts(summary, TESTS, {})
     needed = verdicts.stats.seeds_needed(0.002, RECORD[1])
-    assert answers["ng.muon"][1] == "not run at this scale"
+    assert answers["ng.muon"][1] == "not checked at this scale"
     assert f"needs {needed} seeds per arm" in answers["ng.muon"][2] and needed > 3
     fineweb = summary.assign(source="fineweb", mean=3.2795, std=0.004)
     assert verdicts.nanogpt_verdicts(fineweb, TESTS, {})["ng.muon"][1] == "reproduced"
@@ -125,6 +125,9 @@ def test_every_character_of_the_register_has_tex():
             verdicts.tex_text(claim[field])
     with pytest.raises(ValueError, match="no TeX for"):
         verdicts.tex_text("ζ")
+    assert verdicts.tex_text("(2/n)‖M‖_nuc, α·B_F + (1−α)") == \
+        r"(2/n)$\|$M$\|$$_{\mathrm{nuc}}$, $\alpha$$\cdot$B$_{\mathrm{F}}$ + (1$-$$\alpha$)"
+    assert verdicts.tex_text("topk_timing.device") == r"topk\_timing.device"  # a config key keeps its underscore
 
 
 def test_nanogpt_negative_alpha_and_finetune_matches_are_tests_with_p_values():
@@ -135,7 +138,7 @@ def test_nanogpt_negative_alpha_and_finetune_matches_are_tests_with_p_values():
     higher = fineweb.assign(mean=[3.30, 3.28])
     assert verdicts.nanogpt_verdicts(higher, TESTS, {})["ng.alpha_neg_vs_03"][1] == "not reproduced"
     summary = pd.DataFrame([{"optimizer": o, "lr": 0.02, "seeds": 3, "best_lr": 0.02, "best": b, "best_std": 0.001,
-                             "width": w, "width_low": w - 0.1, "width_high": w + 0.1}
+                             "width": w, "censored": False, "width_low": w - 0.1, "width_high": w + 0.1}
                             for o, b, w in (("muon", 2.000, 0.5), ("s-muon", 2.001, 0.4), ("f-muon", 2.0, 0.9))])
     settings = {"data_source": "tinystories", "baseline": "muon", "tolerance": 0.01}
     answers = verdicts.finetune_verdicts(summary, TESTS, settings)
@@ -143,6 +146,10 @@ def test_nanogpt_negative_alpha_and_finetune_matches_are_tests_with_p_values():
     assert answers["ft.fmuon_robust"][1] == "reproduced"
     overlapping = summary.assign(width_low=[0.4, 0.3, 0.55])
     assert verdicts.finetune_verdicts(overlapping, TESTS, settings)["ft.fmuon_robust"][1] == "differs"
+    narrower_at_the_edge = summary.assign(width=[0.5, 0.4, 0.3], censored=[False, False, True])  # ≥ 0.3: undecided
+    assert verdicts.finetune_verdicts(narrower_at_the_edge, TESTS, settings)["ft.fmuon_robust"][1] == verdicts.NOT_CHECKED
+    assert verdicts.finetune_verdicts(summary.assign(width=[0.5, 0.4, 0.3]), TESTS, settings)["ft.fmuon_robust"][1] \
+        == "not reproduced"
     far = summary.assign(best=[2.0, 2.1, 2.0])
     assert verdicts.finetune_verdicts(far, TESTS, settings)["ft.smuon_matches"][1] == "differs"
 

@@ -21,7 +21,7 @@ import torch
 
 from job import BadResult, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
 import stats
-from report import data_mark, data_note, method_label, save_figure, tex_label, tex_number, tex_table, tex_values
+from report import data_mark, data_note, method_label, plural, save_figure, tex_label, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 from gpt.checkpoint import load_gpt2, load_model
 from gpt.data import ShardLoader, generated_corpus, gpt2_encoding, hub_download, read_shard, write_shard
@@ -274,10 +274,12 @@ def claim(best, runs, baseline, tolerance):
     base, out, sentences = rows[baseline], {}, []
     if "f-muon" in rows:
         f = rows["f-muon"]
-        verdict = "wider than" if f.width > base.width else "no wider than"
+        comparison = stats.width_comparison(f, base)
+        verdict = (f"{comparison} than Muon's on this grid" if comparison else "not decided on this grid, whose edge "
+                   f"cuts {'F-Muon' if f.censored and f.width <= base.width else 'Muon'}'s band")
         sentences.append(f"F-Muon's robustness width (learning rates whose mean final validation loss is within "
                          f"{100 * tolerance:g}\\% of its best) is {decades(f)} decades against Muon's "
-                         f"{decades(base)}: {verdict} Muon's on this grid")
+                         f"{decades(base)}: {verdict}")
         out["width_gap"] = f.width - base.width
     else:
         sentences.append("F-Muon was not run in this build")
@@ -306,7 +308,7 @@ def values(best, grid, runs, optimizers, settings, note):
     mark = lambda text: f"{text}{data_mark(not note)}"  # noqa: E731
     stated = claim(best, runs, settings["baseline"], settings["tolerance"])
     out = {"finetune.data": DATA_NAMES[settings["data_source"]], "finetune.model": settings["model_name"],
-           "finetune.seeds": len(settings["seeds"]), "finetune.steps": settings["steps"],
+           "finetune.seeds": plural(len(settings["seeds"]), "seed"), "finetune.steps": settings["steps"],
            "finetune.tokens": tex_number(settings["tokens"], 3),
            "finetune.tolerance": f"{100 * settings['tolerance']:g}\\%",
            "finetune.grid": f"{grid.groupby('optimizer').size().max()}",

@@ -150,6 +150,17 @@ def robust_band(x, y, tolerance):
     return best, left, right, lo == 0 or hi == len(y) - 1
 
 
+def width_comparison(f, base):
+    """One robustness width against another's (rows with ``width`` and ``censored``, as ``robust_band`` gives),
+    where the grid decides it: 'wider' or 'no wider', or None where the band that would decide it reaches the
+    grid's edge (its width is then only a lower bound)."""
+    if f.width > base.width and not base.censored:
+        return "wider"
+    if f.width <= base.width and not f.censored:
+        return "no wider"
+    return None
+
+
 def robust_width_interval(x, losses, tolerance, level=0.95, resamples=2000, seed=0):
     """The ``bootstrap_ci`` interval of the width right − left of ``robust_band`` over seeds: the rows of
     ``losses`` (seeds × grid points; NaN where a run diverged) resampled whole and the band recomputed on their

@@ -148,6 +148,9 @@ def cupy_svds(M, k, tol):
     return solved(*(torch.from_dlpack(x) for x in (u, s, vt.T.copy())))
 
 
+POLAR = ("newton-schulz", "polar-express")  # UVᵀ in a fixed number of steps, whatever error that leaves
+
+
 def polar(method):
     def run(M, k, steps):
         factor = fanions.polar_express(M, steps) if method == "polar-express" else fanions.newton_schulz(M, steps)
@@ -216,7 +219,7 @@ def table(matrices, size, ks, rtol, method_names, reps, device, seed=0, decay=1.
                 if name not in available:
                     continue
                 cost_name, settings, run = available[name]
-                is_polar = name in ("newton-schulz", "polar-express")
+                is_polar = name in POLAR
                 reached, best = False, (math.inf, None, None, math.nan)
                 for setting in settings(rtol):
                     try:
@@ -318,19 +321,22 @@ def spread(row):
 
 
 def cell(row):
-    """Milliseconds where the method reached rtol (the polar methods: always), with a dagger where the
-    repetitions spread widely (``SPREAD``); else '(0.031)', the error it stopped at, or 'fails' where no
-    setting ran."""
-    if row.reached or row.method in ("svd", "newton-schulz", "polar-express"):
+    """Milliseconds where the method reached rtol (the polar methods: always, after their fixed steps), with a
+    dagger where the repetitions spread widely (``SPREAD``); else '(0.031)', the error it stopped at, or 'fails'
+    where no setting ran."""
+    if row.reached or row.method in ("svd", *POLAR):
         return milliseconds(row.time_ms) + (r"$^\dagger$" if spread(row) > SPREAD else "")
     return f"({row.error:.2g})" if math.isfinite(row.error) else "fails"
 
 
 def table_cell(row):
-    """``cell``, and beside the milliseconds the products with vectors where they are counted: '41.3/140'."""
+    """``cell``, and beside the milliseconds the products with vectors where they are counted: '41.3/140'; a
+    polar method's the error of its UVᵀ: '6.51 (0.2)'."""
     text = cell(row)
     if row.reached and math.isfinite(row.matvecs):
         text += f"/{row.matvecs:.0f}"
+    if row.method in POLAR:
+        text += f" ({row.error:.2g})"
     return text
 
 
@@ -377,6 +383,8 @@ def report_job(snakemake):
               "topk.device": frame.device.iloc[0].replace("_", r"\_")}  # x86_64: TeX text
     for row in frame.itertuples():
         values[f"topk.{row.matrix}.{row.method}.k{row.k}"] = cell(row)
+        if row.method in POLAR:
+            values[f"topk.{row.matrix}.{row.method}.k{row.k}.error"] = tex_number(row.error, 2)
     ours = frame[(frame.method == "lanczos") & frame.reached].error_to_rtol
     values.update({f"topk.lanczos.error_{end}": tex_number(x, 2) if len(ours) else "--"
                    for end, x in (("low", ours.min()), ("high", ours.max()))})

@@ -4,13 +4,15 @@ pipeline measured, with a computed verdict.
     reproduced             the measurement agrees with the paper (an equivalence test, an interval, a tolerance)
     differs                it disagrees, by how much (and why, where known)
     not reproduced         a qualitative claim that the measurement contradicts
-    not run at this scale  the experiment ran on other data or hardware than the claim needs (what it needs)
+    not checked at this scale  the experiment ran on other data or hardware than the claim needs, or not at
+                               all (what it needs)
     paper error            the paper's number contradicts its own formula; both are shown
 
 One function per experiment reads that experiment's outputs and returns {claim id: (ours, verdict, detail)};
 the register says where the paper makes each claim, in which words, and what a full-scale check needs. A
-claim whose experiment was not built, or that its function does not answer, is "not run at this scale".
+claim whose experiment was not built, or that its function does not answer, is "not checked at this scale".
 """
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +21,8 @@ import stats
 from job import REPO, atomic_write, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
 from report import tex_table, tex_values
 
-VERDICTS = ("reproduced", "differs", "not reproduced", "not run at this scale", "paper error")
-NOT_RUN = "not run at this scale"
+VERDICTS = ("reproduced", "differs", "not reproduced", "not checked at this scale", "paper error")
+NOT_CHECKED = "not checked at this scale"
 
 
 def pm(estimate, digits=2):
@@ -171,7 +173,7 @@ def nanogpt_verdicts(summary, tests, settings):
         row = summary[(summary.lmo == lmo) & (summary.lr == lr) & (summary.alpha.isna() if alpha is None
                                                                    else summary.alpha == alpha)]
         if not paper_data or row.empty:
-            out[claim] = ("", NOT_RUN, power)
+            out[claim] = ("", NOT_CHECKED, power)
             continue
         r = row.iloc[0]
         if r["seeds"] < 2:
@@ -186,7 +188,7 @@ def negative_alpha_verdict(summary):
     """§6.3's "(α = −0.1) not higher than for α = 0.3": F-Muon's two runs at lr 0.07, Welch's test of a higher loss."""
     runs = {alpha: summary[(summary.lmo == "f-muon") & (summary.alpha == alpha)] for alpha in (-0.1, 0.3)}
     if any(run.empty or run.iloc[0]["seeds"] < 2 for run in runs.values()):
-        return ("", NOT_RUN, "needs both runs with at least two seeds each")
+        return ("", NOT_CHECKED, "needs both runs with at least two seeds each")
     a, b = (stats.Moments(r["mean"], r["std"], int(r["seeds"])) for r in (run.iloc[0] for run in runs.values()))
     p = stats.welch_p(a, b)
     higher = a.mean > b.mean and p < 0.05
@@ -201,12 +203,13 @@ def finetune_verdicts(summary, tests, settings):
     base, out = best.loc[settings["baseline"]], {}
     if "f-muon" in best.index:
         f = best.loc["f-muon"]
-        verdict = ("not reproduced" if f.width <= base.width else "reproduced" if f.width_low > base.width_high
-                   else "differs")
+        comparison = stats.width_comparison(f, base)
+        verdict = ("not reproduced" if comparison == "no wider" else NOT_CHECKED if comparison is None else
+                   "reproduced" if f.width_low > base.width_high else "differs")
+        how = ("robustness widths with 95% bootstrap intervals over seeds; reproduced only where the intervals "
+               "separate" if comparison else "the edge of the learning-rate grid cuts a band: widen finetune.lr_grid.decades")
         out["ft.fmuon_robust"] = (f"{f.width:.2f} [{f.width_low:.2f}, {f.width_high:.2f}] against {base.width:.2f} "
-                                  f"[{base.width_low:.2f}, {base.width_high:.2f}] decades", verdict,
-                                  "robustness widths with 95% bootstrap intervals over seeds; reproduced only where "
-                                  "the intervals separate")
+                                  f"[{base.width_low:.2f}, {base.width_high:.2f}] decades", verdict, how)
     if "s-muon" in best.index:
         s = best.loc["s-muon"]
         gap, margin = s.best / base.best - 1, settings["tolerance"] * base.best
@@ -239,13 +242,13 @@ def topk_verdicts(timing, tests, settings):
 
 # ---------------------------------------------------------------- the register and its outputs
 def verdicts(register, answers):
-    """One row per registered claim: its answer, or 'not run at this scale' with what it needs."""
+    """One row per registered claim: its answer, or 'not checked at this scale' with what it needs."""
     unknown = sorted(set(answers) - {claim["id"] for claim in register})
     if unknown:
         raise ValueError(f"verdicts for claims not in workflow/claims.yaml: {unknown}")
     rows = []
     for claim in register:
-        ours, verdict, detail = answers.get(claim["id"], ("", NOT_RUN, f"needs {claim['needs']}"))
+        ours, verdict, detail = answers.get(claim["id"], ("", NOT_CHECKED, f"needs {claim['needs']}"))
         assert verdict in VERDICTS, verdict
         rows.append({"id": claim["id"], "where": claim["where"], "claim": claim["words"], "paper": claim["paper"],
                      "ours": ours, "verdict": verdict, "detail": detail})
@@ -256,18 +259,24 @@ TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_"
        "§": "Sec.~", "±": r"$\pm$", "²": r"$^2$", "·": r"$\cdot$", "½": r"$\frac12$", "Δ": r"$\Delta$",
        "α": r"$\alpha$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "η": r"$\eta$", "σ": r"$\sigma$", "–": "--",
        "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "ℓ": r"$\ell$", "→": r"$\to$",
-       "∇": r"$\nabla$", "−": "-", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
+       "∇": r"$\nabla$", "−": r"$-$", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
        "≥": r"$\ge$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$", "~": r"$\sim$",
        "<": r"$<$", ">": r"$>$", "|": r"$|$"}
 
 
+SUBSCRIPT = re.compile(r"(?<=‖|\b[A-Z])_(\w+)")  # ‖M‖_nuc, B_F; not a key such as topk_timing.device
+
+
 def tex_text(text):
-    """Plain text with the register's Unicode math, for a LaTeX cell; a character with no TeX here is an error
-    that names it (pdflatex would stop on it)."""
+    """Plain text with the register's Unicode math, for a LaTeX cell: a norm's or a ball's subscript set as one
+    (‖M‖_nuc), other underscores kept; a character with no TeX here is an error that names it (pdflatex would
+    stop on it)."""
     unknown = sorted({c for c in text if ord(c) > 127 and c not in TEX})
     if unknown:
         raise ValueError(f"no TeX for {unknown} in {text!r}: add it to verdicts.TEX")
-    return "".join(TEX.get(c, c) for c in text)
+    parts = SUBSCRIPT.split(text)  # text, subscript, text, ...
+    return "".join(rf"$_{{\mathrm{{{part}}}}}$" if i % 2 else "".join(TEX.get(c, c) for c in part)
+                   for i, part in enumerate(parts))
 
 
 def table(frame):
@@ -310,7 +319,7 @@ READS = {  # experiment: (the columns of its output that the verdicts read, the 
     "norm_balls": (["check", "alpha", "value"], norm_ball_verdicts),
     "airbench": (["experiment", "method", "data", "accuracy", "diverged"], airbench_verdicts),
     "nanogpt": (["lmo", "alpha", "lr", "source", "seeds", "mean", "std"], nanogpt_verdicts),
-    "finetune": (["optimizer", "width", "width_low", "width_high", "best"], finetune_verdicts),
+    "finetune": (["optimizer", "width", "censored", "width_low", "width_high", "best"], finetune_verdicts),
     "topk_timing": (["matrix", "k", "m", "method", "reached", "time_ms", "device"], topk_verdicts),
 }
 
