@@ -239,6 +239,8 @@ def test_the_claim_is_stated_either_way():
     edge = best.assign(censored=best.optimizer == "f-muon")  # F-Muon's band reaches the grid's edge: a lower bound
     assert ("at least 0.50 decades against Muon's 1.00: not decided on this grid, whose edge cuts F-Muon's band"
             in finetune.claim(edge, runs, "muon", 0.01)["claim"])
+    no_smuon = finetune.claim(best[best.optimizer != "s-muon"], runs, "muon", 0.01)["claim"]
+    assert no_smuon.endswith("; S-Muon was not run in this build.")
 
 
 # ---------------------------------------------------------------- the DAG

@@ -3,6 +3,7 @@ fixture, the attention mask and the SDPA fallback against FlexAttention, the mod
 checkpoint-resume equal to an uninterrupted run, a 2-process gloo DDP run equal to one process,
 and the nanogpt DAG (full-scale dry run, quick build)."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -254,7 +255,9 @@ def test_full_scale_dry_run_lists_every_nanogpt_run(workdir):
 def test_quick_nanogpt_builds_its_table_figure_and_values(quick_build):
     table = (quick_build / "results/tables/nanogpt_table.tex").read_text()
     assert "F-Muon $\\alpha=0.5$, lr 0.07" in table and "$3.281$" in table
-    assert "nanogpt.f-muon-a0.5.loss" in (quick_build / "results/values/nanogpt.tex").read_text()
+    values = (quick_build / "results/values/nanogpt.tex").read_text()
+    assert "nanogpt.f-muon-a0.5.loss" in values
+    assert re.search(r"nanogpt.sign_note\}\{ S-Muon \$\\alpha=0.5\$, lr 0.07, ends at \$\d\.\d{4}\$", values)  # S-Muon's step
     assert (quick_build / "results/figures/nanogpt_figure.pdf").stat().st_size > 0
     assert not list((quick_build / "results/nanogpt").glob("checkpoints/*/*"))  # removed when runs complete
 

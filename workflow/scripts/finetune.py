@@ -293,7 +293,8 @@ def claim(best, runs, baseline, tolerance):
                          f"over seeds, $p = {p:.2g}$): it {verdict} Muon to {100 * tolerance:g}\\%")
         out |= {"smuon_gap": gap, "smuon_p": p}
     else:
-        sentences.append("S-Muon was not run in this build (or diverged at every learning rate)")
+        sentences.append("S-Muon diverged at every learning rate" if "s-muon" in rows else
+                         "S-Muon was not run in this build")
     return out | {"claim": "; ".join(sentences) + "."}
 
 
@@ -312,7 +313,7 @@ def values(best, grid, runs, optimizers, settings, note):
            "finetune.tokens": tex_number(settings["tokens"], 3),
            "finetune.tolerance": f"{100 * settings['tolerance']:g}\\%",
            "finetune.grid": f"{grid.groupby('optimizer').size().max()}",
-           "finetune.claim": mark(stated["claim"])}
+           "finetune.claim": mark(stated["claim"].removesuffix(".")) + "."}
     for r in best.itertuples():
         key = f"finetune.{r.optimizer}"
         out |= {f"{key}.best_lr": mark(tex_number(r.best_lr, 3)), f"{key}.best": mark(tex_number(r.best, 4)),

@@ -144,7 +144,8 @@ DATA_NAMES = {"fineweb": "FineWeb-10B (GPT-2 tokens)", "local": "FineWeb shards 
 
 def values(summary, source, baseline):
     """\\val{nanogpt.<run>.loss} (mean over seeds), .ms (ms/step) and .ratio (to the baseline) for the text,
-    and the same under nanogpt.baseline; nanogpt.mark follows them in the text."""
+    and the same under nanogpt.baseline; nanogpt.mark follows them in the text; nanogpt.sign_note, a sentence on
+    each run of a sign mixture (S-Muon), whose steps are far longer than Muon's at the same learning rate."""
     out = {"nanogpt.data": DATA_NAMES[source], "nanogpt.mark": data_mark(source in PAPER_DATA),
            "nanogpt.seeds": plural(int(summary["seeds"].max()), "seed")}
     for r in summary.itertuples():
@@ -152,6 +153,11 @@ def values(summary, source, baseline):
             out[f"nanogpt.{run}.loss"] = tex_number(r.mean, 4)
             out[f"nanogpt.{run}.ms"] = tex_number(r.ms_per_step, 3)
             out[f"nanogpt.{run}.ratio"] = tex_number(r.time_ratio, 3)
+    out["nanogpt.sign_note"] = "".join(
+        f" {label(r)}, ends at ${r.mean:.4f}${out['nanogpt.mark']}: its sign part $(1-\\alpha)\\operatorname{{sign}}(M)$ has "
+        r"Frobenius norm $(1-\alpha)\sqrt{mn}$ against $\sqrt{\min(m,n)}$ for Muon's $UV^\top$, so at a learning "
+        r"rate that suits Muon its step is about $(1-\alpha)\sqrt{\max(m,n)}$ times as long."
+        for r in summary.itertuples() if r.lmo.startswith("s-"))
     return out
 
 
