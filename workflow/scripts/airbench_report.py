@@ -84,10 +84,10 @@ def k_figure(summary, source, pdf, png, prov):
     for ax in (ax_acc, ax_time):
         ax.set_xscale("log", base=2)
         ax.set_xticks(fanion["k"], [f"{k:.0f}" for k in fanion["k"]])
-        ax.set_xlabel("k (all rows: Muon)")
+        ax.set_xlabel("k")
     ax_acc.set(ylabel="test accuracy (%)", title="accuracy vs k")
-    ax_time.set(ylabel="seconds per run (no evaluation)", title="time vs k")
-    ax_acc.legend(fontsize="small")
+    ax_time.set(ylabel="s / run (training)", title="time vs k")
+    fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize="small")
     mark_synthetic(fig, source)
     save_figure(fig, pdf, png, prov)
 
