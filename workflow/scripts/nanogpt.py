@@ -118,20 +118,28 @@ def table(summary, source):
 
 def figure(curves, summary, source, pdf, png, prov):
     """Validation loss vs step, mean over seeds per run with the min–max band: every step on a log scale
-    (left), and the last quarter of training zoomed in (right)."""
+    (left), and the last quarter of training zoomed in on the runs that end below twice the best loss (right;
+    the others, which did not train, are named in its title)."""
     import style
     fig, axes = style.figure(1, 2, height=2.6)
     colors = style.colors(summary["label"])
-    last = curves["step"].max()
-    for ax, start in zip(axes[0], (0, 0.75 * last)):
+    steps = curves["step"].drop_duplicates().sort_values()
+    zoom_start = steps[steps <= 0.75 * steps.max()].max()  # the last evaluation at or before the last quarter
+    close = summary["mean"] < 2 * summary["mean"].min()
+    for ax, start in zip(axes[0], (0, zoom_start)):
         for r in summary.itertuples():
             stats = curves[(curves["run"] == r.run) & (curves["step"] >= start)].groupby("step")["val_loss"].agg(
                 ["mean", "min", "max"])
             ax.plot(stats.index, stats["mean"], color=colors[r.label], label=r.label, lw=1)
             ax.fill_between(stats.index, stats["min"], stats["max"], color=colors[r.label], alpha=0.2, lw=0)
         ax.set(xlabel="step", ylabel="validation loss")
+    shown = curves[curves["run"].isin(summary["run"][close]) & (curves["step"] >= zoom_start)]["val_loss"].dropna()
+    off = ", ".join(summary["label"][~close])
     axes[0, 0].set(yscale="log", title="all steps")
-    axes[0, 1].set(title="the last quarter")
+    axes[0, 1].set_title("the last quarter" + (f"\n(above it: {off})" if off else ""), fontsize="small")
+    if len(shown):
+        pad = 0.05 * (shown.max() - shown.min()) or 0.01 * shown.max()
+        axes[0, 1].set_ylim(shown.min() - pad, shown.max() + pad)
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(summary), 4),
                fontsize="small")
     if source not in PAPER_DATA:
