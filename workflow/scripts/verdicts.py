@@ -1,12 +1,12 @@
 """The reproduction report: every checkable statement of the paper (workflow/claims.yaml) beside what the
 pipeline measured, with a computed verdict.
 
-    reproduced             the measurement agrees with the paper (an equivalence test, an interval, a tolerance)
-    differs                it disagrees, by how much (and why, where known)
-    not reproduced         a qualitative claim that the measurement contradicts
+    reproduced                 the measurement agrees with the paper (an equivalence test, an interval, a tolerance)
+    differs                    it disagrees, by how much (and why, where known)
+    not reproduced             a qualitative claim that the measurement contradicts
     not checked at this scale  the experiment ran on other data or hardware than the claim needs, or not at
                                all (what it needs)
-    paper error            the paper's number contradicts its own formula; both are shown
+    paper error                the paper's number contradicts its own formula; both are shown
 
 One function per experiment reads that experiment's outputs and returns {claim id: (ours, verdict, detail)};
 the register says where the paper makes each claim, in which words, and what a full-scale check needs. A
@@ -21,8 +21,8 @@ import stats
 from job import REPO, atomic_write, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
 from report import tex_table, tex_values
 
-VERDICTS = ("reproduced", "differs", "not reproduced", "not checked at this scale", "paper error")
 NOT_CHECKED = "not checked at this scale"
+VERDICTS = ("reproduced", "differs", "not reproduced", NOT_CHECKED, "paper error")
 
 
 def pm(estimate, digits=2):
