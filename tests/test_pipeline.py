@@ -43,7 +43,7 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["least_squares={methods: {bad: {lmo: adam}}}"], ["config key least_squares.methods.bad", "'adam'", "'muon'"]),
     (["least_squares={methods: {fm: {lmo: f-muon, k: 3}}}"], ["config key least_squares.methods.fm", "['k']", "alpha"]),
     (["least_squares={methods: {fm: {lmo: f-muon, alpha: [1]}}}"], ["least_squares.methods.fm.alpha", "number"]),
-    (["least_squares={lmo_options: {polar: foo}}"], ["config key least_squares.lmo_options.polar", "'foo'", "ns"]),
+    (["least_squares={lmo_options: {polar: foo}}"], ["config key least_squares.lmo_options.polar", "'foo'", "'newton-schulz'"]),
     (["least_squares={lmo_options: {polr: svd}}"], ["config key least_squares.lmo_options.polr", "'polar'"]),
     (["topk_timing={momentum_run: adam}"], ["config key topk_timing.momentum_run", "'adam'", "'muon-lr0.05'"]),
     (["nanogpt={train: {momentum_snapshot: {parameter: blocks.12.mlp.c_fc.weight, steps: 4}}}"],
@@ -229,6 +229,7 @@ def readme_files(section):
     blocks = re.findall(r"```\w*\n# (\S+)\n(.*?)```", text, re.S)
     return {path: body for path, body in blocks}
 
+
 @pytest.mark.slow
 def test_a_norm_added_for_one_experiment_reruns_only_what_uses_it(quick_build, tmp_path):
     """README 'Add a norm' on a built paper: its file and one least-squares method plan that method's runs, the
@@ -244,7 +245,6 @@ def test_a_norm_added_for_one_experiment_reruns_only_what_uses_it(quick_build, t
     assert set(plan) <= {"least_squares_theory", "least_squares_figure", "least_squares_table", "lmo_table",
                          "norm_ball_checks", "verdicts", "macros", "paper", "all"}, plan
     assert {"lmo_table", "norm_ball_checks", "paper"} <= set(plan)
-
 
 
 def test_the_readme_walk_through_adds_an_experiment_the_quick_profile_builds(workdir):

@@ -276,7 +276,7 @@ def claim(best, runs, baseline, tolerance):
         f = rows["f-muon"]
         comparison = stats.width_comparison(f, base)
         verdict = (f"{comparison} than Muon's on this grid" if comparison else "not decided on this grid, whose edge "
-                   f"cuts {'F-Muon' if f.censored and f.width <= base.width else 'Muon'}'s band")
+                   f"cuts {'F-Muon' if f.width <= base.width else 'Muon'}'s band")  # the censored one
         sentences.append(f"F-Muon's robustness width (learning rates whose mean final validation loss is within "
                          f"{100 * tolerance:g}\\% of its best) is {decades(f)} decades against Muon's "
                          f"{decades(base)}: {verdict}")
