@@ -75,13 +75,15 @@ def test_table_1_lists_every_registered_lmo_a_users_too():
     name = "rows-of-table-1"
     fanions.register_lmo(name, dual_norm=lambda M: M.norm(dim=-1).sum(-1), ball=r"\max_i \|X_{i:}\|_2 \le 1",
                          formula=r"M_{i:}/\|M_{i:}\|_2")(lambda M: M / M.norm(dim=-1, keepdim=True))
+    fanions.register_mixture(f"{name}-mix", "muon", name)  # its direction is defined inside fanions, yet it is the user's
     try:
         table = nb.lmo_table(fanions.LMOS)
     finally:
-        del fanions.LMOS[name]
+        del fanions.LMOS[name], fanions.LMOS[f"{name}-mix"]
     for lmo in fanions.LMOS:  # other tests' LMOs too, marked as the user's
         assert rf"\texttt{{{lmo}}}" in table
     assert r"$\alpha\{\|X\|_{\mathrm{op}} \le 1\} + (1-\alpha)\{\|X\|_F \le 1\}$" in table  # F-Muon: a Minkowski sum
+    assert rf"\texttt{{{name}-mix}} (user)" in table and r"\texttt{f-muon} &" in table
     assert rf"\texttt{{{name}}} (user) & $\max_i \|X_{{i:}}\|_2 \le 1$ & $M_{{i:}}/\|M_{{i:}}\|_2$" in table
 
 

@@ -222,3 +222,5 @@ def neon(M, backend="auto", rtol=1e-3, warm: WarmStart | None = None):
 for _first in ("fanion", "muon", "neon"):
     register_mixture(f"f-{_first}", _first, "nsgd")
     register_mixture(f"s-{_first}", _first, "sign")
+
+BUILTIN_LMOS = frozenset(LMOS)  # the library's own; any other name was registered by a user

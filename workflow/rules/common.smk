@@ -87,9 +87,8 @@ def check_config(config):
         raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (paths are relative to "
                             f"{REPO}); allowed: Python files that call fanions.register_lmo")
     import fanions
-    builtin = set(fanions.LMOS)
     load_extra_lmos(config["extra_lmos"])
-    USER_LMOS.update(set(fanions.LMOS) - builtin)
+    USER_LMOS.update(set(fanions.LMOS) - fanions.BUILTIN_LMOS)
     problems = experiments.config_problems(config)
     if problems:
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))

@@ -130,8 +130,7 @@ def lmo_table(lmos):
     """The paper's Table 1 from the registry: every LMO (a user's too), the set it searches and its value."""
     rows = []
     for name, lmo in lmos.items():
-        user = not lmo.direction.__module__.startswith("fanions")
-        rows.append([rf"\texttt{{{name}}}" + (" (user)" if user else ""),
+        rows.append([rf"\texttt{{{name}}}" + ("" if name in fanions.BUILTIN_LMOS else " (user)"),
                      f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated"])
     return tex_table("lll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ \\"], rows)
 
