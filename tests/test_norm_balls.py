@@ -95,3 +95,14 @@ def test_appendix_c_checks_find_the_lemmas_ball_and_the_l1_radius_k():
     assert checks[("fmuon_ball_text", 0.0)] < 1e-9 and checks[("fmuon_ball_text", 0.5)] > 0.3
     assert checks[("fmuon_ball_text", 1.0)] == pytest.approx(1.0)  # ‖diag(1, 1)‖_op-ball point (1, 1) has nuclear norm 2
     assert checks["ky_fan_dual_l1_radius"].item() == 3
+
+
+def test_the_3d_figures_axis_labels_lie_inside_it():
+    """Constrained layout does not see a 3D axis's labels: σ₃ on the right panel of the Ky Fan figure was cut."""
+    fig = nb.figure_ky_fan_balls({"ky_fan_k": 2})
+    fig.canvas.draw()
+    renderer, page = fig.canvas.get_renderer(), fig.bbox
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            box = axis.label.get_window_extent(renderer)
+            assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, axis.label

@@ -120,7 +120,8 @@ def figure_ky_fan_balls(settings):
         ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor="black", linewidth=0.6, alpha=0.55))
         ticks = [-1, 0, 1]
         ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=ticks, yticks=ticks, zticks=ticks, xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$",
-               zlabel=r"$\sigma_3$", title=title, box_aspect=(1, 1, 1))
+               zlabel=r"$\sigma_3$", title=title)
+        ax.set_box_aspect((1, 1, 1), zoom=0.85)  # room for the σ₃ label, which constrained layout does not see
     return fig
 
 
