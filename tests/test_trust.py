@@ -119,10 +119,12 @@ def test_a_cut_result_stops_its_readers_before_they_write(quick_build, tmp_path,
     before = {path: path.stat().st_mtime_ns for path in outputs}
     result = snakemake(build, *QUICK, check=False)
     assert result.returncode != 0
-    assert "results/least_squares/runs/n10/muon.csv" in result.stdout
-    assert "snakemake --forcerun least_squares_run" in result.stdout
+    assert "snakemake --forcerun results/least_squares/runs/n10/muon.csv" in result.stdout
+    assert "--forcerun least_squares_run redoes every job of its rule" in result.stdout
     for path, mtime in before.items():  # Snakemake clears a job's outputs before it runs; none was written anew
         assert not path.exists() or path.stat().st_mtime_ns == mtime, path
+    fix = planned(build, "--forcerun", "results/least_squares/runs/n10/muon.csv")  # the command it names: that one job
+    assert fix["least_squares_run"] == 1 and fix["least_squares_table"] == 1, fix
 
 
 def test_reading_checks_rows_content_columns_values_and_scale(tmp_path, monkeypatch):

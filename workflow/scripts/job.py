@@ -247,8 +247,8 @@ class BadResult(ValueError):
     """A result file that does not hold what its producer promised."""
 
     def __init__(self, path, problem, rule=None):
-        fix = (f"rebuild it with: snakemake --forcerun {rule} (with the --profile and --config you built it with)"
-               if rule else "delete it and rerun snakemake")
+        fix = (f"rebuild it with: snakemake --forcerun {path} (with the --profile and --config you built it with; "
+               f"--forcerun {rule} redoes every job of its rule)" if rule else "delete it and rerun snakemake")
         super().__init__(f"{path}: {problem}. It is not used; {fix}.")
 
 
