@@ -119,7 +119,7 @@ def test_a_cut_result_stops_its_readers_before_they_write(quick_build, tmp_path,
     before = {path: path.stat().st_mtime_ns for path in outputs}
     result = snakemake(build, *QUICK, check=False)
     assert result.returncode != 0
-    assert "snakemake --forcerun results/least_squares/runs/n10/muon.csv" in result.stdout
+    assert "snakemake --cores all --forcerun results/least_squares/runs/n10/muon.csv" in result.stdout
     assert "--forcerun least_squares_run redoes every job of its rule" in result.stdout
     for path, mtime in before.items():  # Snakemake clears a job's outputs before it runs; none was written anew
         assert not path.exists() or path.stat().st_mtime_ns == mtime, path
@@ -144,8 +144,8 @@ def test_reading_checks_rows_content_columns_values_and_scale(tmp_path, monkeypa
     path.write_text(path.read_text().replace("0.25", "0.26"))
     with pytest.raises(job.BadResult, match="sha256 differs"):
         job.read_csv(path)
-    path.write_text("seed,loss\n0,1.0\n")
-    with pytest.raises(job.BadResult, match="not a provenance record"):
+    path.write_text("seed,loss\n0,1.0\n")  # no record of its rule: the fix still names the file to rebuild
+    with pytest.raises(job.BadResult, match=f"not a provenance record.*snakemake --cores all --forcerun {path} "):
         job.read_csv(path)
 
 
@@ -189,3 +189,14 @@ def test_offline_without_the_tokenizer_files_stops_before_any_job_naming_the_key
     assert result.returncode != 0 and "Nothing was run" in result.stdout
     assert "GPT-2's tokenizer files" in result.stdout and "nanogpt.data.corpus.tiktoken_cache" in result.stdout
     assert not (workdir / "results").exists()
+
+
+def test_a_user_lmo_file_outside_the_repository_is_part_of_the_code_version(tmp_path):
+    """extra_lmos may name a file by an absolute path outside the clone: its content enters the job's code
+    version like a repo-relative one's (the path once made the dry run die in relative_to)."""
+    norms = tmp_path / "my_norms.py"
+    norms.write_text("x = 1\n")
+    before = job.code_version("workflow/scripts/norm_balls.py", str(norms))
+    norms.write_text("x = 2\n")
+    job._file_version.cache_clear(), job.code_version.cache_clear()  # both cached once per Snakemake start
+    assert job.code_version("workflow/scripts/norm_balls.py", str(norms)) != before

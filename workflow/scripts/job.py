@@ -94,10 +94,11 @@ def code_version(script, *extra):
 
 @cache
 def _file_version(path):
-    """What ``code_version`` hashes of one file: its path in the repository and its syntax tree without
-    docstrings (once per file and Snakemake start: the scripts share their helpers and the library)."""
+    """What ``code_version`` hashes of one file: its path relative to the repository (a user's LMO file may lie
+    outside it) and its syntax tree without docstrings (once per file and Snakemake start: the scripts share
+    their helpers and the library)."""
     tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
-    return f"{path.relative_to(REPO)}\n{ast.dump(tree)}\n"
+    return f"{os.path.relpath(path, REPO)}\n{ast.dump(tree)}\n"
 
 
 def code_files(script):
@@ -247,8 +248,9 @@ class BadResult(ValueError):
     """A result file that does not hold what its producer promised."""
 
     def __init__(self, path, problem, rule=None):
-        fix = (f"rebuild it with: snakemake --forcerun {path} (with the --profile and --config you built it with; "
-               f"--forcerun {rule} redoes every job of its rule)" if rule else "delete it and rerun snakemake")
+        every = f"; --forcerun {rule} redoes every job of its rule" if rule else ""
+        fix = (f"rebuild it with: snakemake --cores all --forcerun {path} (with the --profile and --config you built "
+               f"it with{every})")
         super().__init__(f"{path}: {problem}. It is not used; {fix}.")
 
 
