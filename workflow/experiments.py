@@ -90,7 +90,9 @@ def method_problems(config):
         try:
             fanions.check_options(spec["lmo"], {key: value for key, value in spec.items() if key != "lmo"})
         except ValueError as error:
-            problems.append(f"config key {path}: {error}")
+            unknown = spec["lmo"] not in fanions.LMOS
+            problems.append(f"config key {path}: {error}" + ("; an LMO of your own: list its file in the config key "
+                                                            "extra_lmos" if unknown else ""))
     options = sorted(set().union(*(lmo.options for lmo in fanions.LMOS.values())))
     for key, value in config["least_squares"]["lmo_options"].items():  # given to every LMO that takes them
         takers = [name for name, lmo in fanions.LMOS.items() if key in lmo.options]
