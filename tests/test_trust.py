@@ -200,3 +200,20 @@ def test_a_user_lmo_file_outside_the_repository_is_part_of_the_code_version(tmp_
     norms.write_text("x = 2\n")
     job._file_version.cache_clear(), job.code_version.cache_clear()  # both cached once per Snakemake start
     assert job.code_version("workflow/scripts/norm_balls.py", str(norms)) != before
+
+
+def test_the_paper_refuses_a_cut_figure_or_table_before_latex_reads_it(tmp_path):
+    """A cut PDF figure made the paper job fail with pdfTeX's 'reading PDF image failed', naming no way to rebuild
+    it; now it names the file and the command, as a cut table does."""
+    import matplotlib.pyplot as plt
+    import paper
+    figure, table = tmp_path / "figure.pdf", tmp_path / "table.tex"
+    plt.figure().savefig(figure)
+    job.write_tex("a & b \\\\\n", table, {"rule": "some_rule", "scale": "quick"})
+    paper.check_results([str(figure), str(table)])
+    figure.write_bytes(figure.read_bytes()[:-200])
+    with pytest.raises(job.BadResult, match=f"{figure}: it is not a whole PDF.*--forcerun {figure} "):
+        paper.check_results([str(figure), str(table)])
+    table.write_text(table.read_text()[:-3])
+    with pytest.raises(job.BadResult, match="sha256 differs.*--forcerun some_rule"):
+        paper.check_results([str(table)])

@@ -6,7 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from job import atomic_write, provenance, read_result, run_rule, write_tex
+from job import BadResult, atomic_write, provenance, read_result, run_rule, write_tex
 
 LATEX_HELP = """latexmk was not found, so the paper cannot be built. Install LaTeX, then rerun:
   Debian/Ubuntu: sudo apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
@@ -32,7 +32,19 @@ def macros_job(snakemake):
     write_tex(text + "".join(values), snakemake.output[0], provenance(snakemake))
 
 
+def check_results(paths):
+    """What the paper includes, checked before LaTeX reads it (whose error on a cut figure names no rule): each
+    table as every job reads a result, each PDF figure whole (a PDF ends in %%EOF; a cut one does not)."""
+    for path in paths:
+        if path.endswith(".pdf"):
+            if b"%%EOF" not in Path(path).read_bytes()[-64:]:
+                raise BadResult(path, "it is not a whole PDF (it does not end in %%EOF: cut since it was written)")
+        else:
+            read_result(path)
+
+
 def paper_job(snakemake):
+    check_results(snakemake.input.results)
     if shutil.which("latexmk") is None:
         quick = snakemake.params.settings["scale"] == "quick"
         sys.exit(LATEX_HELP.format(profile=" --profile profiles/quick" if quick else ""))
