@@ -319,3 +319,15 @@ def test_the_readme_table_is_written_by_a_rule_from_the_verdicts(quick_build, tm
     verdicts = read_csv(build / "results/reproduction.csv", ["id", "verdict"]).set_index("id")["verdict"]
     assert verdicts["appc.fmuon_ball"] == "paper error" and verdicts["table1.registry"] == "reproduced"
     assert verdicts["ab.muon"] == verdicts["ng.muon"] == "not checked at this scale"
+
+
+def test_the_jobs_conda_env_holds_every_package_the_pipeline_extra_gives_the_jobs():
+    """--sdm conda runs the jobs in envs/fanions.yaml: each package of the [pipeline] extra but Snakemake's own
+    (its plugin, jsonschema for the config check) is there too (scipy once was not, which 4 scripts import)."""
+    import tomllib
+    name = re.compile(r"[A-Za-z0-9_.-]+")
+    extra = {name.match(spec).group().lower() for spec in
+             tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["pipeline"]}
+    env = {name.match(spec).group().lower() for spec in
+           yaml.safe_load((REPO / "envs/fanions.yaml").read_text())["dependencies"]}
+    assert extra - {"snakemake", "snakemake-executor-plugin-slurm", "jsonschema"} - env == set()
