@@ -84,7 +84,7 @@ def check_config(config):
         raise WorkflowError("Invalid config:\n  " + "\n  ".join(sorted(map(explain, errors))))
     missing = [path for path in config["extra_lmos"] if not (REPO / path).is_file()]
     if missing:
-        raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (paths are relative to "
+        raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (a relative path is read from "
                             f"{REPO}); allowed: Python files that call fanions.register_lmo")
     import fanions
     load_extra_lmos(config["extra_lmos"])
