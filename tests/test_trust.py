@@ -198,7 +198,8 @@ def test_a_user_lmo_file_outside_the_repository_is_part_of_the_code_version(tmp_
     norms.write_text("x = 1\n")
     before = job.code_version("workflow/scripts/norm_balls.py", str(norms))
     norms.write_text("x = 2\n")
-    job._file_version.cache_clear(), job.code_version.cache_clear()  # both cached once per Snakemake start
+    job._file_version.cache_clear()  # both cached once per Snakemake start
+    job.code_version.cache_clear()
     assert job.code_version("workflow/scripts/norm_balls.py", str(norms)) != before
 
 
