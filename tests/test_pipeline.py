@@ -65,8 +65,19 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
 def test_bad_config_stops_before_any_job_naming_key_and_allowed(workdir, overrides, expected):
     result = snakemake(workdir, "-n", "--cores", "1", "--config", *overrides, check=False)
     assert result.returncode != 0
-    assert "Invalid config" in result.stdout
+    assert "Invalid config" in result.stdout and 'File "' not in result.stdout  # the config's fault: no traceback
     for fragment in expected:
+        assert fragment in result.stdout, f"{fragment!r} not in:\n{result.stdout}"
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize("scale", ["full", "quick"])
+def test_the_scale_label_is_not_set_on_the_command_line(workdir, scale):
+    # --config scale=full on the quick profile once built quick settings and printed "full scale" on the paper
+    result = snakemake(workdir, "-n", "--profile", "profiles/quick", "--cores", "1", "--config", f"scale={scale}",
+                       check=False)
+    assert result.returncode != 0 and "Invalid config" in result.stdout
+    for fragment in ["config key scale", "--config", "drop --profile profiles/quick"]:
         assert fragment in result.stdout, f"{fragment!r} not in:\n{result.stdout}"
     assert not (workdir / "results").exists()
 
@@ -77,7 +88,7 @@ def test_a_yaml_syntax_error_in_the_config_names_its_line(workdir):
     result = snakemake(workdir, "-n", "--cores", "1", check=False)
     assert result.returncode != 0
     line = 1 + config.read_text().splitlines().index("  lr: [0.01")
-    assert "Invalid config: config.yaml, line" in result.stdout and f"line {line + 1}" in result.stdout
+    assert "Invalid config:\n  config.yaml, line" in result.stdout and f"line {line + 1}" in result.stdout
 
 
 def test_a_method_set_to_null_is_removed(workdir):

@@ -22,6 +22,12 @@ from job import code_version, git_commit, load_extra_lmos  # the scripts' module
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
 
+def refuse(title, problems):
+    """End the run before any job: the title, then one line per problem; no traceback, as the cause is the config
+    or the machine, not the code."""
+    sys.exit(f"{title}:\n  " + "\n  ".join(problems))
+
+
 def check_yaml(path):
     """A syntax error in a YAML file, named with its file, line and column (Snakemake's message names none)."""
     try:
@@ -29,8 +35,7 @@ def check_yaml(path):
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise WorkflowError(f"Invalid config: {path}{where}: {getattr(error, 'problem', None) or error}") from None
-
+        refuse("Invalid config", [f"{path}{where}: {getattr(error, 'problem', None) or error}"])
 
 
 LOGS, BENCHMARKS, ENVS = "results/logs", "results/benchmarks", "../../envs"
@@ -81,17 +86,22 @@ def check_config(config):
     except WorkflowError:
         schema = yaml.safe_load(SCHEMA.read_text())
         errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
-        raise WorkflowError("Invalid config:\n  " + "\n  ".join(sorted(map(explain, errors))))
+        refuse("Invalid config", sorted(map(explain, errors)))
+    if "scale" in workflow.config_settings.config:  # a label, not a setting: it must come with the settings
+        refuse("Invalid config", ["config key scale: set with --config, it would print that scale on the paper and "
+                                  "change no setting; allowed: the scale of the config files (config.yaml: full, "
+                                  "profiles/quick/overrides.yaml: quick), so for the paper's full scale drop --profile "
+                                  "profiles/quick"])
     missing = [path for path in config["extra_lmos"] if not (REPO / path).is_file()]
     if missing:
-        raise WorkflowError(f"Invalid config:\n  config key extra_lmos: no file {missing} (a relative path is read from "
-                            f"{REPO}); allowed: Python files that call fanions.register_lmo")
+        refuse("Invalid config", [f"config key extra_lmos: no file {missing} (a relative path is read from {REPO}); "
+                                  "allowed: Python files that call fanions.register_lmo"])
     import fanions
     load_extra_lmos(config["extra_lmos"])
     USER_LMOS.update(set(fanions.LMOS) - fanions.BUILTIN_LMOS)
     problems = experiments.config_problems(config)
     if problems:
-        raise WorkflowError("Invalid config:\n  " + "\n  ".join(problems))
+        refuse("Invalid config", problems)
 
 
 USER_LMOS = set()  # the names the user's LMO files register (check_config)
@@ -149,4 +159,4 @@ def refuse_what_cannot_run(jobs):
     problems = (experiments.gpu_problems(config, gpu_rules, workflow.local_exec)
                 + experiments.download_problems(config, {job.rule.name for job in jobs}))
     if problems:
-        raise WorkflowError("Nothing was run:\n  " + "\n  ".join(problems))
+        refuse("Nothing was run", problems)
