@@ -152,6 +152,8 @@ def test_quick_profile_builds_the_paper(quick_build):
     for figure in figures:
         assert b"git_commit" in figure.read_bytes()  # provenance in the PDF's metadata
         assert "git_commit" in Image.open(figure.with_suffix(".png")).text["provenance"]
+    latex = (workdir / "results/logs/paper.log").read_text()
+    assert "Overfull \\hbox" not in latex  # no table or line runs into the margin
     sys.path.insert(0, str(SCRIPTS))
     from job import read_provenance
     record = read_provenance(workdir / "results/least_squares/summary.csv")

@@ -104,7 +104,7 @@ def table(summary, source):
         paper = PAPER.get(row["method"], {"v1": None, "v2": None})
         rows.append([tex_label(row["label"]), f"{row['lr']:g}, {row['momentum']:g}", pm((row["mean"], row["std"])),
                      f"{row['runs']} ({row['diverged']})", f"{row['train_seconds']:.2f}", pm(paper["v1"]), pm(paper["v2"])])
-    header = r"method & lr, momentum & ours & runs (diverged) & s / run & paper v1 & paper v2 \\"
+    header = r"method & lr, $\mu$ & ours & runs (diverged) & s / run & paper v1 & paper v2 \\"
     return tex_table("lrrrrrr", [header], rows, None if source == "cifar10" else SYNTHETIC_NOTE)
 
 

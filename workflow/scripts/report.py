@@ -47,7 +47,7 @@ def tex_table(align, header, rows, note=None, environment="tabular"):
     lines = [rf"\begin{{{environment}}}{{{align}}}", *head]
     lines += [r"\midrule" if row is None else " & ".join(map(str, row)) + r" \\" for row in rows]
     if note:
-        lines += [r"\midrule", rf"\multicolumn{{{len(align)}}}{{l}}{{\emph{{{note}}}}} \\"]
+        lines += [r"\midrule", rf"\multicolumn{{{len(align)}}}{{l}}{{\footnotesize\emph{{{note}}}}} \\"]
     return "\n".join(lines + [r"\bottomrule", rf"\end{{{environment}}}", ""])
 
 
