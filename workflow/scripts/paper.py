@@ -9,7 +9,7 @@ from pathlib import Path
 from job import BadResult, atomic_write, provenance, read_result, run_rule, write_tex
 
 LATEX_HELP = """latexmk was not found, so the paper cannot be built. Install LaTeX, then rerun:
-  Debian/Ubuntu: sudo apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
+  Debian/Ubuntu: sudo apt-get install latexmk texlive-latex-extra texlive-fonts-recommended
   conda:         snakemake --cores all{profile} --sdm conda   (rule paper then uses envs/latex.yaml)
   or build everything but the paper:  snakemake --cores all{profile} --omit-from paper"""
 
