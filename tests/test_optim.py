@@ -136,11 +136,50 @@ def test_matches_torch_muon_to_bf16_accuracy():
     (dict(adam_betas=(0.9, 1.5)), "adam_betas.*\\[0, 1\\)"),
     (dict(polar_dtype=torch.int8), "polar_dtype=torch.int8.*floating-point torch.dtype"),
     (dict(lmo="fanion", k=2.0), "k=2.0.*integer >= 1"),
+    (dict(nesterov="no"), "nesterov='no'.*True or False"),
+    (dict(lmo="muon", backend="arpack"), "backend='arpack'.*lanczos"),  # muon takes no backend: still a bad value
+    (dict(lmo="muon", rtol=-1.0), "rtol=-1.0.*> 0"),
+    (dict(adam_lr=-1.0), "adam_lr=-1.0.*>= 0"),
+    (dict(adam_eps=0.0), "adam_eps=0.0.*> 0"),
+    (dict(lmo="muon", alhpa=0.5), "takes no option \\['alhpa'\\]"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     params = [torch.nn.Parameter(torch.randn(4, 4)), torch.nn.Parameter(torch.randn(4))]
     with pytest.raises(ValueError, match=message):
         fanions.Fanion(params, **kwargs)
+
+
+def test_a_bad_group_is_refused_whole_and_leaves_the_optimizer_as_it_was():
+    W = torch.nn.Parameter(torch.randn(4, 4))
+    opt = fanions.Fanion([W], lr=0.02)
+    before = copy.deepcopy(opt.param_groups)
+    for group, message in [({"lmo": "nope"}, "lmo='nope'"), ({"adam_eps": 0.0}, "adam_eps=0.0"),
+                           ({"use_lmo": "false"}, "use_lmo='false'.*True, False or None")]:
+        with pytest.raises(ValueError, match=message):
+            opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(3, 3)), torch.nn.Parameter(torch.randn(3))],
+                                 **group})
+        assert len(opt.param_groups) == len(before) and opt.param_groups[0].keys() == before[0].keys()
+    W.grad = torch.randn_like(W)
+    opt.step()  # a refused group once stayed in param_groups and made every later step fail
+
+
+def test_a_set_of_parameters_is_refused_as_torch_refuses_it():
+    """A set's order changes between runs, and a state_dict would be restored onto the wrong tensors."""
+    with pytest.raises(TypeError, match="ordered collections"):
+        fanions.Fanion([{"params": {torch.nn.Parameter(torch.randn(4, 4)), torch.nn.Parameter(torch.randn(4, 4))}}])
+
+
+def test_a_registered_lmo_takes_its_own_options_through_the_optimizer():
+    name = "test-shrunk-sign"
+    if name not in fanions.LMOS:
+        @fanions.register_lmo(name, dual_norm=lambda M, c=1.0: c * M.abs().sum((-2, -1)))
+        def shrunk_sign(M, c=1.0):
+            return c * torch.sign(M)
+    W, V = torch.nn.Parameter(torch.ones(3, 3)), torch.nn.Parameter(torch.ones(3, 3))
+    opt = fanions.Fanion([{"params": [W]}, {"params": [V], "c": 0.0}], lr=1.0, lmo=name, c=0.5, momentum=0.0)
+    W.grad, V.grad = torch.ones(3, 3), torch.ones(3, 3)
+    opt.step()
+    assert torch.equal(W.detach(), torch.full((3, 3), 0.5)) and torch.equal(V.detach(), torch.ones(3, 3))
 
 
 def test_a_vector_in_a_matrix_only_group_is_refused():

@@ -82,6 +82,7 @@ class Fanion(torch.optim.Optimizer):
             LMOs that use them, ``alpha`` and ``k`` must be used by the LMO if given.
         scale: "none", "muon" √max(1, m/n), "rms" 0.2·√max(m, n) or "spectral" √(m/n).
         adam_lr, adam_betas, adam_eps, adam_weight_decay: the auxiliary AdamW.
+        **lmo_options: the options of a registered LMO of your own (``register_lmo``), by their names.
 
     A param group (given here or to ``add_param_group``) may set ``use_lmo``: True (matrices only;
     conv filters flattened), False (AdamW with the group's ``lr``: embeddings, heads), or leave it
@@ -91,11 +92,13 @@ class Fanion(torch.optim.Optimizer):
 
     def __init__(self, params, lr=0.02, lmo="muon", alpha=None, k=None, momentum=0.95, nesterov=True,
                  polar="newton-schulz", polar_steps=5, polar_dtype=None, backend="auto", rtol=1e-3, scale="none",
-                 weight_decay=0.0, adam_lr=3e-4, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=0.0):
+                 weight_decay=0.0, adam_lr=3e-4, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=0.0,
+                 **lmo_options):
+        check_options(lmo, {key: value for key, value in lmo_options.items() if value is not None})
         defaults = dict(lr=lr, lmo=lmo, alpha=alpha, k=k, momentum=momentum, nesterov=nesterov, polar=polar,
                         polar_steps=polar_steps, polar_dtype=polar_dtype, backend=backend, rtol=rtol, scale=scale,
                         weight_decay=weight_decay, adam_lr=adam_lr, adam_betas=adam_betas, adam_eps=adam_eps,
-                        adam_weight_decay=adam_weight_decay, use_lmo=None)
+                        adam_weight_decay=adam_weight_decay, use_lmo=None, **lmo_options)
         self.skipped_steps = 0
         self.topk_fallbacks = 0
         super().__init__(params, defaults)
@@ -103,8 +106,14 @@ class Fanion(torch.optim.Optimizer):
     def _route(self, group):
         """A group with ``use_lmo`` unset, split: its matrices to the LMO, the rest to AdamW (adam_lr)."""
         params = group["params"]
+        if isinstance(params, set):  # as torch.optim.Optimizer refuses one
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
+                            "tensors in sets will change between runs. Please use a list instead.")
         group = dict(group, params=[params] if isinstance(params, torch.Tensor) else list(params))
-        if group.get("use_lmo") is not None:
+        use_lmo = group.get("use_lmo")
+        _check(use_lmo is None or isinstance(use_lmo, bool), "use_lmo", use_lmo,
+               "True, False or None (unset: the matrices to the LMO, the rest to AdamW)")
+        if use_lmo is not None:
             return [group]
         matrices = [p for p in group["params"] if p.ndim >= 2]
         others = [p for p in group["params"] if p.ndim < 2]
@@ -114,35 +123,41 @@ class Fanion(torch.optim.Optimizer):
         return routed + [adam] if others or not matrices else routed
 
     def add_param_group(self, param_group):
-        """Adds ``param_group`` routed as a constructor group is (see the class docstring)."""
-        for routed in self._route(param_group):
-            super().add_param_group(routed)
-            self._check_group(self.param_groups[-1])
+        """Adds ``param_group`` routed as a constructor group is (see the class docstring); a bad one is refused
+        whole, before any part of it is added."""
+        routed = [{**self.defaults, **group} for group in self._route(param_group)]
+        for group in routed:
+            self._check_group(group)
+        for group in routed:
+            super().add_param_group(group)
 
     def _check_group(self, group):
-        _check(_nonnegative(group["lr"]), "lr", group["lr"], "a finite number >= 0")
-        _check(_nonnegative(group["weight_decay"]), "weight_decay", group["weight_decay"], "a finite number >= 0")
+        """Every setting of the group, whether its tensors use it or not (a later split of a group may)."""
+        for key in ("lr", "weight_decay", "adam_lr", "adam_weight_decay"):
+            _check(_nonnegative(group[key]), key, group[key], "a finite number >= 0")
+        _check(_nonnegative(group["momentum"]) and group["momentum"] < 1, "momentum", group["momentum"], "in [0, 1)")
+        _check(isinstance(group["nesterov"], bool), "nesterov", group["nesterov"], "True or False")
+        _check(group["scale"] in SCALES, "scale", group["scale"], f"one of {sorted(SCALES)}")
+        betas, eps = group["adam_betas"], group["adam_eps"]
+        _check(len(betas) == 2 and all(_nonnegative(b) and b < 1 for b in betas), "adam_betas", betas,
+               "two numbers in [0, 1)")
+        _check(is_number(eps) and eps > 0, "adam_eps", eps, "a finite number > 0")
+        for key, (ok, allowed) in OPTIONS.items():  # a bad value even where this group's LMO does not use it
+            _check(group.get(key) is None or ok(group[key]), key, group.get(key), allowed)
         if group["use_lmo"]:
-            _check(_nonnegative(group["momentum"]) and group["momentum"] < 1, "momentum", group["momentum"], "in [0, 1)")
-            _check(group["scale"] in SCALES, "scale", group["scale"], f"one of {sorted(SCALES)}")
             check_options(group["lmo"], self._lmo_options(group, strict=True))
             for p in group["params"]:
                 if p.ndim < 2:
                     raise ValueError(f"a use_lmo=True group holds a {p.ndim}-D tensor of shape {tuple(p.shape)}; "
                                      "LMO groups take tensors of dim >= 2 (put it in a group with use_lmo=False)")
-        else:
-            betas, eps = group["adam_betas"], group["adam_eps"]
-            _check(len(betas) == 2 and all(_nonnegative(b) and b < 1 for b in betas), "adam_betas", betas,
-                   "two numbers in [0, 1)")
-            _check(is_number(eps) and eps > 0, "adam_eps", eps, "a finite number > 0")
 
     @staticmethod
     def _lmo_options(group, strict=False):
-        """The group's LMO options: alpha and k when set (an error later if the LMO takes none),
-        polar, backend and rtol where the LMO takes them."""
+        """The group's LMO options: alpha and k when set (an error later if the LMO takes none), the other
+        options where the LMO takes them (polar, backend, rtol, a user LMO's own)."""
         takes = LMOS[group["lmo"]].options if group["lmo"] in LMOS else set()
-        return {key: group[key] for key in OPTIONS
-                if group[key] is not None and (key in takes or (strict and key in ("alpha", "k")))}
+        return {key: group[key] for key in sorted((set(OPTIONS) | takes) - {"warm"})
+                if group.get(key) is not None and (key in takes or (strict and key in ("alpha", "k")))}
 
     @torch.no_grad()
     def step(self, closure=None):
