@@ -194,6 +194,23 @@ def test_warm_start_saves_products():
     assert warm.converged and warm.matvecs < cold.matvecs
 
 
+@pytest.mark.parametrize("backend", ["power", "lanczos"])
+def test_a_warm_start_that_spans_an_invariant_subspace_without_the_top_still_finds_it(backend):
+    """A start block drawn wholly from such an init never leaves it (its Krylov space is invariant) and once
+    answered σ₂'s vector with converged=True: a fresh random column goes into every start."""
+    M = torch.randn(300, 280, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    Vh = torch.linalg.svd(M, full_matrices=False)[2]
+    result = fanions.topk(M, 1, backend, rtol=1e-3, init=Vh[1:9].mT)
+    assert result.converged and factor_error(factor(result), M, 1) <= 1e-3
+
+
+def test_power_iteration_needs_a_column_beyond_k():
+    """With k columns its estimate would take the block for the whole space and skip the gap to σ_{k+1}."""
+    M = matrix_with_spectrum([1.0, 0.99, 0.98] + [0.5] * 100, 200, 150)
+    with pytest.raises(ValueError, match="oversample must be an integer >= 1"):
+        fanions.topk(M, 1, "power", oversample=0)
+
+
 def test_bad_backend_and_k():
     M = torch.randn(10, 8)
     with pytest.raises(ValueError, match="backend='eig'.*lanczos"):

@@ -48,12 +48,16 @@ def _generator(M, seed):
     return torch.Generator(device=M.device).manual_seed(seed)
 
 
-def _random_block(M, cols, seed, init=None):
-    """Orthonormal n×cols start block: ``init``'s columns (a warm start), topped up with Gaussian ones."""
+def _random_block(M, cols, seed, init=None, k=None):
+    """Orthonormal n×cols start block: up to k (< cols) of ``init``'s columns (a warm start), topped up with
+    Gaussian ones. A block drawn wholly from init never leaves span(init) where that is invariant under MᵀM
+    (a gradient whose new top block is orthogonal to the last step's subspace) and would report its top as M's;
+    with k columns from init at most, one of the k + 1 leading Ritz pairs, which the stopping rule reads, holds
+    a Gaussian direction: its residual stays large until M's top is found. A single column takes init alone."""
     n = M.size(-1)
     X = torch.randn(*M.shape[:-2], n, cols, generator=_generator(M, seed), dtype=M.dtype, device=M.device)
     if init is not None:
-        used = min(init.size(-1), cols)
+        used = min(init.size(-1), k or cols, max(cols - 1, 1))
         X[..., :used] = init[..., :used].to(X)
     return _orthonormalize(X)[0]
 
@@ -132,7 +136,7 @@ def power(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, oversample=No
     m, n = M.shape[-2:]
     b = min(k + (oversample if oversample is not None else max(2, k // 2)), m, n)
     max_matvecs = max_matvecs or 200 * b * 2
-    V = _random_block(M, b, seed, init)
+    V = _random_block(M, b, seed, init, k)
     matvecs = 0
     while True:
         U, S, Vr, MtU, factor, ky_fan, rel_gap = _ritz(M, V, k)
@@ -220,7 +224,7 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     ``converged`` False after ``max_matvecs``, or when a confirmation finds the true estimate less than
     20% below the last one: the rounding floor of the dtype, which more products do not lower
     (float32 at rtol 1e-2 on the stress spectra of the tests: 13 of 300 solves stayed at 1.03–2.5 × rtol
-    over 10⁵ products). ``init`` (a warm start) fills the first block.
+    over 10⁵ products). ``init`` (a warm start) gives up to k columns of the first block (``_random_block``).
 
     Defaults: ``_lanczos_shape``; a cycle holds at least 2(k + b) columns. A matrix too small for
     a restarted basis (min(m, n) ≤ k + 2b) gets the exact SVD.
@@ -236,7 +240,7 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     generator = _generator(M, seed)
     noise_n, noise_m = (torch.randn(*M.shape[:-2], rows, b, generator=generator, dtype=M.dtype, device=M.device)
                         for rows in (n, m))
-    Q = _random_block(M, b, seed, init)
+    Q = _random_block(M, b, seed, init, k)
     P, B = _orthonormalize(_times(M, Q))
     Qn, _, L = _extend(Q, _times_t(M, P), noise_n)
     matvecs, since_check, confirm_at, checked = 2 * b, check_every, rtol, 0.0
@@ -375,7 +379,8 @@ def _checked(M, k, backend, options):
     rtol = options.get("rtol", 1e-3)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (math.isfinite(rtol) and rtol > 0):
         raise ValueError(f"rtol must be a finite number > 0, got {rtol!r}")
-    for name, least in (("max_matvecs", 1), ("block", 1), ("depth", 1), ("check_every", 1), ("oversample", 0)):
+    oversample = 1 if backend == "power" else 0  # power's estimate needs σ̃_{k+1}
+    for name, least in (("max_matvecs", 1), ("block", 1), ("depth", 1), ("check_every", 1), ("oversample", oversample)):
         if name in options:
             checked[name] = _integer(name, options[name], least, none=True)
     for name, least in (("seed", 0), ("niter", 0)):
