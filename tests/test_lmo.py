@@ -247,13 +247,29 @@ def _hard_for_lanczos():
 def test_unconverged_top_k_falls_back_on_the_exact_svd_and_is_counted():
     M = _hard_for_lanczos()
     assert not fanions.topk(M, 1, "lanczos").converged
-    exact = fanions.lmo(M, "neon", backend="svd")
+    exact = fanions.lmo(M.double(), "neon").float()  # the fallback's exact SVD runs in float64
     warm = fanions.WarmStart()
     assert torch.equal(fanions.lmo(M, "neon", backend="lanczos", warm=warm), exact)
     assert warm.fallbacks == 1
     with pytest.warns(RuntimeWarning, match="did not converge.*exact SVD"):
         D = fanions.lmo(M, "f-neon", alpha=0.5, backend="lanczos")
     torch.testing.assert_close(D, 0.5 * exact + 0.5 * M / M.norm())
+
+
+def test_the_float32_svd_says_what_its_rounding_leaves_and_the_fallback_is_exact():
+    """float32 cannot resolve σ₁/σ₂ − 1 = 1e-5 to rtol 1e-3 (factor error ≈ ε/1e-5): the svd backend once said
+    error 0, converged, and the fallback that promises the exact direction redid that same float32 SVD."""
+    M = _hard_for_lanczos()
+    U, S, Vh = torch.linalg.svd(M.double())
+    exact = U[:, :1] @ Vh[:1]
+    result = fanions.topk(M, 1, "svd", rtol=1e-3)
+    true_error = float((result.U.double() @ result.V.double().mT - exact).norm() / exact.norm())
+    assert not result.converged and true_error > 1e-3 and 0.2 <= result.error / true_error <= 5
+    assert fanions.topk(M.double(), 1, "svd", rtol=1e-3).converged
+    warm = fanions.WarmStart()
+    D = fanions.lmo(M, "neon", backend="svd", warm=warm)
+    assert warm.fallbacks == 1 and D.dtype == torch.float32
+    assert (D.double() - exact).norm() / exact.norm() <= 1e-6
 
 
 def test_polar_express_reaches_its_designed_interval_at_each_step_count():

@@ -80,7 +80,8 @@ def inner(A, B):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@SETTINGS
+@pytest.mark.filterwarnings("ignore:top-.*did not converge:RuntimeWarning")  # near-ties float32 cannot resolve:
+@SETTINGS                                                                      # the float64 fallback is tested
 @given(case=matrices(), data=st.data())
 def test_every_lmo_at_every_scale_and_dtype(name, case, data):
     M, lo, hi = case

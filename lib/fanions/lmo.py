@@ -193,8 +193,9 @@ def fanion(M, k=1, polar="svd", polar_steps=5, polar_dtype=None, backend="auto",
     """Σ_{i≤k} uᵢvᵢᵀ, the LMO of the dual Ky Fan k-norm max(‖·‖_nuc / k, ‖·‖_op).
 
     The top k by ``backend`` (to the factor tolerance ``rtol``, warm-started from ``warm``), in
-    float32 for float16/bfloat16; if it reports ``converged=False`` the exact SVD gives them instead
-    (counted in ``warm.fallbacks``, else a RuntimeWarning). k ≥ min(m, n) is UVᵀ by ``polar``.
+    float32 for float16/bfloat16; if it reports ``converged=False`` the exact SVD in float64 gives them
+    instead (counted in ``warm.fallbacks``, else a RuntimeWarning): a gap that float32 cannot resolve to rtol
+    is resolved there. k ≥ min(m, n) is UVᵀ by ``polar``.
     """
     if k >= min(M.shape[-2:]):
         return muon(M, polar, polar_steps, polar_dtype)
@@ -208,8 +209,8 @@ def fanion(M, k=1, polar="svd", polar_steps=5, polar_dtype=None, backend="auto",
         else:
             warnings.warn(f"top-{k} by backend={backend!r} did not converge (estimated factor error "
                           f"{result.error:.2g}, rtol={rtol}); the exact SVD was used", RuntimeWarning, stacklevel=2)
-        result = topk(X, k, "svd")
-    keep = singular_value_mask(result.S, *M.shape[-2:]).to(X.dtype)
+        result = topk(X.double(), k, "svd")
+    keep = singular_value_mask(result.S.to(X.dtype), *M.shape[-2:]).to(result.S.dtype)  # X's rank
     return ((result.U * keep.unsqueeze(-2)) @ result.V.mT).to(M.dtype)
 
 

@@ -17,7 +17,7 @@ class TopK:
     U: torch.Tensor
     S: torch.Tensor
     V: torch.Tensor
-    error: float = 0.0  # estimated ‖P̃ − P‖_F / ‖P‖_F (0 for the exact SVD)
+    error: float = 0.0  # estimated ‖P̃ − P‖_F / ‖P‖_F (for the exact SVD, what rounding leaves)
     converged: bool = True
     matvecs: int = 0  # products of M or Mᵀ with one vector, summed over blocks
     basis: torch.Tensor | None = None  # iterative backends: the leading b right Ritz vectors, to warm-start
@@ -38,10 +38,19 @@ def _times_t(M, Y):
     return (Y.mT @ M).mT
 
 
-def svd(M, k, **_):  # the iterative backends' options do not apply
-    """Exact: the leading k triplets of torch.linalg.svd."""
+def svd(M, k, *, rtol=1e-3, **_):  # the iterative backends' options do not apply
+    """Exact up to rounding: the leading k triplets of torch.linalg.svd. Its error is ``_ritz_error``'s with
+    residuals at the rounding floor ε·σ₁, about ε·σ₁/(σ_k − σ_{k+1}): a gap too small for the dtype (float32,
+    σ₁/σ₂ − 1 = 1e-5 at rtol 1e-3) is not converged. It is 0 where the factor is not determined: at a tie
+    (σ_k − σ_{k+1} < rtol²·σ_k, where any vectors of the tie are exact to rounding) and where σ_k is
+    numerically zero (an LMO drops such directions)."""
     U, S, Vh = torch.linalg.svd(M, full_matrices=False)
-    return TopK(U[..., :k], S[..., :k], Vh[..., :k, :].mT)
+    top = S[..., :k + 1]
+    factor, _, rel_gap = _ritz_error(top, torch.zeros_like(top), k, torch.zeros_like(top))
+    zero = max(M.shape[-2:]) * torch.finfo(S.dtype).eps * S[..., 0]  # as polar.singular_value_mask
+    undetermined = (rel_gap < rtol**2) | (S[..., k - 1] <= zero)
+    error = float(torch.where(undetermined, 0.0, factor).nan_to_num(0.0, posinf=math.inf).max())
+    return TopK(U[..., :k], S[..., :k], Vh[..., :k, :].mT, error, error <= rtol)
 
 
 def _generator(M, seed):
