@@ -72,3 +72,14 @@ def test_non_finite_input_raises_a_value_error_naming_it():
         for name, norm in NORMS.items():
             with pytest.raises(ValueError, match="non-finite"):
                 norm(X)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_mixture_dual_norm_that_fits_the_dtype_is_not_lost_to_a_part_that_does_not(dtype):
+    """‖ones(300, 300)‖₁ = 90000 is past float16's 65504; α·300 + (1 − α)·90000 fits for α ≥ 0.28: it once read
+    inf (and NaN at α = 1, from 0·inf)."""
+    M = torch.ones(300, 300, dtype=dtype)
+    for alpha in (1.0, 0.5):
+        expected = torch.tensor(alpha * 300 + (1 - alpha) * 90000, dtype=dtype)
+        assert fanions.dual_norm(M, "s-muon", alpha=alpha) == expected
+    assert fanions.dual_norm(M, "sign") == torch.tensor(90000.0).to(dtype)  # inf in float16, as it must be

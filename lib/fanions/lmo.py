@@ -148,11 +148,13 @@ def lmo(M: torch.Tensor, name: str, **options) -> torch.Tensor:
 
 
 def dual_norm(M: torch.Tensor, name: str, **options) -> torch.Tensor:
-    """‖M‖† = s·‖M / s‖† for the LMO ``name``, so that ⟨M, lmo(M)⟩ = dual_norm(M) (exact for α in [0, 1])."""
+    """‖M‖† = s·‖M / s‖† for the LMO ``name``, so that ⟨M, lmo(M)⟩ = dual_norm(M) (exact for α in [0, 1]);
+    float16/bfloat16 in float32, rounded once at the end (a mixture that fits the dtype has parts that may not)."""
     options = check_options(name, options)
     check_matrix(M)
     s = entry_scale(M)
-    return _call(LMOS[name].dual_norm, M / s, options) * s[..., 0, 0]
+    X = (M / s).to(factor_dtype(M.dtype))
+    return (_call(LMOS[name].dual_norm, X, options) * s[..., 0, 0]).to(M.dtype)
 
 
 @register_lmo("nsgd", dual_norm=norms.frobenius, ball=r"\|X\|_F \le 1", formula=r"M/\|M\|_F")
