@@ -163,6 +163,14 @@ def test_a_bad_group_is_refused_whole_and_leaves_the_optimizer_as_it_was():
     opt.step()  # a refused group once stayed in param_groups and made every later step fail
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for CPU parameters")
+def test_the_cupy_backend_on_cpu_parameters_is_refused_at_construction():
+    """At the first step it raised after the other groups' parameters had moved: half a step."""
+    with pytest.raises((ValueError, ImportError), match="backend='cupy' needs"):
+        fanions.Fanion([{"params": [torch.nn.Parameter(torch.randn(6, 5))]},
+                        {"params": [torch.nn.Parameter(torch.randn(6, 5))], "lmo": "f-neon", "backend": "cupy"}])
+
+
 def test_a_set_of_parameters_is_refused_as_torch_refuses_it():
     """A set's order changes between runs, and a state_dict would be restored onto the wrong tensors."""
     with pytest.raises(TypeError, match="ordered collections"):

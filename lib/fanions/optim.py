@@ -17,6 +17,7 @@ momenta, AdamW moments and step counts stay exactly as they were) and counted in
 top-k solves that did not converge and were redone by the exact SVD. Both count since
 construction and are not in the state_dict.
 """
+import importlib.util
 import math
 from collections import defaultdict
 
@@ -24,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from .lmo import LMOS, OPTIONS, WarmStart, check_options, is_number, lmo
+from .topk import CUPY_MISSING
 
 SCALES = {
     "none": lambda m, n: 1.0,  # the paper's X ← X − lr·LMO
@@ -145,7 +147,14 @@ class Fanion(torch.optim.Optimizer):
         for key, (ok, allowed) in OPTIONS.items():  # a bad value even where this group's LMO does not use it
             _check(group.get(key) is None or ok(group[key]), key, group.get(key), allowed)
         if group["use_lmo"]:
-            check_options(group["lmo"], self._lmo_options(group, strict=True))
+            options = check_options(group["lmo"], self._lmo_options(group, strict=True))
+            if options.get("backend") == "cupy":  # else the first step fails halfway, other groups stepped
+                devices = sorted({str(p.device) for p in group["params"] if not p.is_cuda})
+                if devices:
+                    raise ValueError(f"backend='cupy' needs CUDA parameters; this group's are on {devices}: "
+                                     "give it backend='lanczos' (or 'auto')")
+                if importlib.util.find_spec("cupy") is None:
+                    raise ImportError(CUPY_MISSING)
             for p in group["params"]:
                 if p.ndim < 2:
                     raise ValueError(f"a use_lmo=True group holds a {p.ndim}-D tensor of shape {tuple(p.shape)}; "

@@ -320,6 +320,9 @@ def rsvd(M, k, *, rtol=1e-3, seed=0, oversample=10, niter=2, **_):
     return TopK(U[..., :k], S[..., :k], V[..., :k], error, error <= rtol, 2 * q * (niter + 1) + 2 * checked)
 
 
+CUPY_MISSING = "backend='cupy' needs cupy; install the GPU extra: pip install 'fanions[gpu]'"
+
+
 def cupy_svds(M, k, *, rtol=1e-3, **_):
     """cupyx.scipy.sparse.linalg.svds (thick-restart Lanczos on MᴴM), one matrix at a time, for k + 1
     triplets where M has them; converged where ``_checked_error`` on them is ≤ rtol."""
@@ -327,7 +330,7 @@ def cupy_svds(M, k, *, rtol=1e-3, **_):
         import cupy
         from cupyx.scipy.sparse.linalg import svds
     except ImportError as e:
-        raise ImportError("backend='cupy' needs cupy; install the GPU extra: pip install 'fanions[gpu]'") from e
+        raise ImportError(CUPY_MISSING) from e
     if not M.is_cuda:
         raise ValueError("backend='cupy' needs a CUDA tensor; use backend='lanczos' on the CPU")
     flat = M.reshape(-1, *M.shape[-2:])
