@@ -356,7 +356,9 @@ def auto(M, k, **options):
 
 
 BACKENDS = {"svd": svd, "lanczos": lanczos, "power": power, "rsvd": rsvd, "cupy": cupy_svds, "auto": auto}
-COMMON_OPTIONS = ("rtol", "max_matvecs", "seed", "init")  # every backend takes them; the exact ones ignore them
+# Every backend takes them; svd, cupy and rsvd (torch.svd_lowrank has no start block or budget) ignore
+# max_matvecs and init.
+COMMON_OPTIONS = ("rtol", "max_matvecs", "seed", "init")
 OPTIONS = {"svd": COMMON_OPTIONS, "cupy": COMMON_OPTIONS, "lanczos": (*COMMON_OPTIONS, "block", "depth", "check_every"),
            "power": (*COMMON_OPTIONS, "oversample"), "rsvd": (*COMMON_OPTIONS, "oversample", "niter")}
 OPTIONS["auto"] = OPTIONS["lanczos"]
