@@ -251,7 +251,7 @@ def table(best, grid, optimizers, note):
         lr = "--" if math.isnan(r.best_lr) else tex_number(r.best_lr, 3)
         name = tex_label(label(optimizers, r.optimizer))
         rows.append([name, lr, loss, width, f"{diverged}/{runs}"])
-    return tex_table("lrrrr", [r"optimizer & best lr & final val.\ loss at best lr & width (decades; 95\%) & diverged runs \\"],
+    return tex_table("lrrrr", [r"optimizer & best lr & final val.\ loss at best lr & width (decades) [95\%] & diverged runs \\"],
                      rows, note)
 
 

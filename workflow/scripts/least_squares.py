@@ -274,7 +274,7 @@ def values(summary, theory, errors, settings):
             out[f"ls.{name}.theory.{lmo}.K"] = f"{row.K:.0f}"
             out[f"ls.{name}.theory.{lmo}.mean_grad_dual"] = tex_number(row.mean_grad_dual)
             out[f"ls.{name}.theory.{lmo}.bound"] = tex_number(row.bound)
-            out[f"ls.{name}.theory.{lmo}.paper_lr_times_eps_L"] = tex_number(PAPER[lmo]["lr"] * row.eps * PAPER[lmo]["L"])
+            out[f"ls.{name}.theory.{lmo}.paper_lr_times_eps_L"] = f"{PAPER[lmo]['lr'] * row.eps * PAPER[lmo]['L']:.3f}"
     for row in errors[~errors["quantity"].str.contains("_over_")].itertuples():  # pairwise leads: in the CSV only
         for name in names(row.size):
             out[f"ls.{name}.errata.{row.method}.{row.quantity}"] = tex_number(row.value)

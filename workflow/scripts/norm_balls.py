@@ -140,7 +140,8 @@ def appendix_c_checks(alphas, directions, k):
     """Appendix C's two statements, measured. F-Muon's LMO points p = α·UVᵀ + (1−α)·M/‖M‖_F lie on the ball
     α·B_op + (1−α)·B_F (the paper's Lemma: its gauge, sup_u ⟨p, u⟩ / (α‖u‖_nuc + (1−α)‖u‖_F), is 1), not on
     α·B_nuc + (1−α)·B_F (the text's reading: support α‖u‖_op + (1−α)‖u‖_F); and the dual ball of the Ky Fan
-    k-norm, max(‖x‖₁/k, ‖x‖_∞) ≤ 1, meets ℓ₁ at radius k (its vertices), the ℓ₁ ball of radius k, not 1/k."""
+    k-norm, max(‖x‖₁/k, ‖x‖_∞) ≤ 1, is the ℓ∞ ball cut by ‖x‖₁ ≤ k (its vertices have k entries ±1): an ℓ₁
+    bound of radius k, not 1/k."""
     norms, rows = fanions.norms, []
     sphere = norms.sphere_directions(2, directions)
     for alpha in alphas:

@@ -6,7 +6,7 @@ pipeline measured, with a computed verdict.
     not reproduced             a qualitative claim that the measurement contradicts
     not checked at this scale  the experiment ran on other data or hardware than the claim needs, or not at
                                all (what it needs)
-    paper error                the paper's number contradicts its own formula; both are shown
+    paper error                the paper's number contradicts its own formula or a result it cites; both are shown
 
 One function per experiment reads that experiment's outputs and returns {claim id: (ours, verdict, detail)};
 the register says where the paper makes each claim, in which words, and what a full-scale check needs. A
@@ -118,7 +118,7 @@ def norm_ball_verdicts(checks, tests, settings):
             f"F-Muon's LMO points are {lemma:.1e} from the boundary of α·B_op + (1−α)·B_F (the Lemma; drawn in "
             f"the figure) and up to {text:.2f} from that of α·B_nuc + (1−α)·B_F (the text)")
     l1 = ("paper error" if radius != 0.5 else "reproduced",
-          f"the dual ball's ℓ₁ bound is ‖x‖₁ ≤ {radius:g}: the ℓ₁ ball of radius {radius:g}, not ½")
+          f"the dual ball is the ℓ∞ ball cut by ‖x‖₁ ≤ {radius:g}: an ℓ₁ bound of radius {radius:g}, not ½")
     gap = value["lmo_dual_gap"]
     table = ("reproduced" if gap < 1e-9 else "differs",
              f"every registered LMO attains its dual norm: max |⟨M, lmo(M)⟩ − ‖M‖†| / ‖M‖† = {gap:.1e} (float64)")
