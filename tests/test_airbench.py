@@ -170,11 +170,21 @@ def test_non_finite_loss_is_recorded_as_diverged_with_its_step(method):
     assert row["steps"] == 200 // 50  # stopped at the end of the first epoch
 
 
+@pytest.mark.parametrize("method, fallbacks", [({"lmo": "f-muon", "alpha": 0.5}, False),
+                                              ({"lmo": "neon", "backend": "lanczos", "rtol": 1e-12}, True)])
+def test_a_run_records_its_top_k_fallbacks(method, fallbacks):
+    """A top-k solve that did not converge was redone by the exact SVD: its time is in the run's, so the row
+    says how many there were (float32 cannot reach rtol 1e-12: every solve falls back)."""
+    settings = {"train": TRAIN, "hyper": REFERENCE, "method": method, "seeds": [0]}
+    frame = airbench.run_block(settings, tiny_data(), torch.device("cpu"), compile=False)
+    assert (frame["topk_fallbacks"] > 0).all() == fallbacks and (frame["topk_fallbacks"] >= 0).all()
+
+
 # ---------------------------------------------------------------- the report
 def report_runs(source):
     rows = [{"experiment": "table", "method": method, "label": label, "lmo": method, "alpha": alpha, "k": None,
              "lr": lr, "momentum": momentum, "data": source, "seed": seed, "accuracy": 0.9 + 0.01 * seed,
-             "diverged": False, "train_seconds": seconds, "eval_seconds": 0.1}
+             "diverged": False, "train_seconds": seconds, "eval_seconds": 0.1, "topk_fallbacks": 0}
             for method, label, alpha, lr, momentum, seconds in (("muon", "Muon", None, 0.24, 0.6, 2.0),
                                                                ("f-muon", "F-Muon α=0.5", 0.5, 0.4, 0.65, 2.1))
             for seed in range(3)]
@@ -189,6 +199,10 @@ def test_report_counts_diverged_runs_and_sets_the_paper_beside_ours():
     assert r"F-Muon $\alpha=0.5$ & 0.4, 0.65 & $91.00 \pm 1.00$ & 4 (1) & 2.10 & $94.01 \pm 0.14$ & $94.02 \pm 0.13$" in table
     assert r"Muon & 0.24, 0.6 & $91.00 \pm 1.00$" in table  # Muon at its own reference settings
     assert "synthetic" not in table
+    settings = {"train": {"epochs": 8, "batch_size": 1024}, "experiments": {"table": {"runs": 4}}}
+    assert airbench_report.values(summary, "cifar10", settings)["airbench.fallbacks"].startswith("No top-k solve")
+    summary.loc[0, "topk_fallbacks"] = 3
+    assert airbench_report.values(summary, "cifar10", settings)["airbench.fallbacks"].startswith("3 top-k solves fell")
 
 
 def test_synthetic_results_are_marked_everywhere_and_sources_do_not_mix():

@@ -312,7 +312,8 @@ def train_run(model, train_set, test_set, method, hyper, train, seed):
     return {"seed": seed, "accuracy": accuracy, "diverged": diverged,
             "diverged_step": int((~finite).nonzero()[0]) if diverged else None, "steps": step,
             "final_loss": losses[step - 1].item() / train["batch_size"],
-            "train_seconds": stopwatch.seconds, "eval_seconds": eval_stopwatch.seconds}
+            "train_seconds": stopwatch.seconds, "eval_seconds": eval_stopwatch.seconds,
+            "topk_fallbacks": fanion.topk_fallbacks}  # unconverged top-k solves redone by the exact SVD, timed too
 
 
 def run_block(settings, data, device, compile):
