@@ -96,6 +96,18 @@ def test_a_method_set_to_null_is_removed(workdir):
     assert "results/least_squares/runs/n50/muon.csv" in out and "n50/sign.csv" not in out
 
 
+@pytest.mark.slow
+def test_the_readme_removal_builds_the_paper_marking_what_it_no_longer_has(quick_build, tmp_path):
+    """README's own example once stopped the paper job, the last of the run, on the values its text quotes."""
+    removal = re.search(r"\(`'(least_squares=\{methods: \{[^`]*)'`\)", (REPO / "README.md").read_text()).group(1)
+    build = copy_build(quick_build, tmp_path / "build")
+    snakemake(build, "--profile", "profiles/quick", "--cores", "2", "--config", removal)
+    latex = (build / "results/logs/paper.log").read_text()
+    marked = re.search(r"The paper marks \d+ values as not in this build: (\[.*\])", latex).group(1)
+    keys = set(re.findall(r"'([^']+)'", marked))
+    assert {"ls.max.sign.loss_gap", "ls.max.s-muon.loss_gap"} <= keys and "ls.max.muon.loss_gap" not in keys
+
+
 def test_command_line_alpha_is_a_number_and_adds_a_method(workdir):
     out = snakemake(workdir, "-n", "--cores", "1", "--config",
                     "least_squares={methods: {f-muon-0.3: {lmo: f-muon, alpha: 0.3}}}").stdout
@@ -154,6 +166,7 @@ def test_quick_profile_builds_the_paper(quick_build):
         assert "git_commit" in Image.open(figure.with_suffix(".png")).text["provenance"]
     latex = (workdir / "results/logs/paper.log").read_text()
     assert "Overfull \\hbox" not in latex  # no table or line runs into the margin
+    assert "not in this build" not in latex  # every value the text quotes (a key mistyped in main.tex shows here)
     sys.path.insert(0, str(SCRIPTS))
     from job import read_provenance
     record = read_provenance(workdir / "results/least_squares/summary.csv")
