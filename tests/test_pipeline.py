@@ -50,6 +50,7 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["nanogpt={train: {momentum_snapshot: {parameter: blocks.12.mlp.c_fc.weight, steps: 4}}}"],
      ["config key nanogpt.train.momentum_snapshot.parameter", "blocks.0 to blocks.11"]),
     (["extra_lmos=[no_such_file.py]"], ["config key extra_lmos", "no_such_file.py", "register_lmo"]),
+    ([f"least_squares={{methods: {{{'m' * 65}: {{lmo: muon}}}}}}"], ["config key least_squares.methods", "{0,63}"]),
     (["airbench={experiments: {table: {hyper: nonexistent}}}"],
      ["config key airbench.experiments.table.hyper", "'nonexistent'", "['reference', 'tuned']"]),
     (["airbench={experiments: {fanions: {sweep: {fanon: {k: [1, 2]}}}}}"],
@@ -113,6 +114,13 @@ def test_command_line_alpha_is_a_number_and_adds_a_method(workdir):
                     "least_squares={methods: {f-muon-0.3: {lmo: f-muon, alpha: 0.3}}}").stdout
     assert "results/least_squares/runs/n50/f-muon-0.3.csv" in out
     assert "results/least_squares/runs/n50/muon.csv" in out  # merged into the configured methods
+
+
+def test_a_number_in_scientific_notation_is_a_number(workdir):
+    """PyYAML reads 1e-3 (no dot) as a string: it was refused as "not of type 'number'"."""
+    out = snakemake(workdir, "-n", "--cores", "1", "--config",
+                    "least_squares={lr: 1e-3, methods: {fm: {lmo: f-muon, alpha: 1e-3}}}").stdout
+    assert "results/least_squares/runs/n50/fm.csv" in out
 
 
 USER_LMO = """import fanions

@@ -6,6 +6,7 @@ machine can run the plan.
 Runs before any rule is defined, so a bad config stops the run before any job, with a message that
 names the key and what it allows.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -41,13 +42,19 @@ def check_yaml(path):
 LOGS, BENCHMARKS, ENVS = "results/logs", "results/benchmarks", "../../envs"
 
 
+SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-3: a string to PyYAML (YAML 1.1 wants 1.0e-3)
+
+
 def retype(node):
-    """--config parses nested values as strings ('0.3'): read each string leaf again as YAML (0.3)."""
+    """--config parses nested values as strings ('0.3'): read each string leaf again as YAML (0.3), and a number
+    in scientific notation without a dot (1e-3), which PyYAML leaves a string in config files too, as a float."""
     if isinstance(node, dict):
         return {key: retype(value) for key, value in node.items()}
     if isinstance(node, list):
         return [retype(value) for value in node]
     if isinstance(node, str):
+        if SCIENTIFIC.fullmatch(node.strip()):
+            return float(node)
         value = yaml.safe_load(node) if node.strip() else node
         return value if value is None or isinstance(value, (int, float, bool)) else node
     return node
