@@ -7,6 +7,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
 import norm_balls as nb  # noqa: E402
+import report  # noqa: E402
 from job import lmo_options  # noqa: E402
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
@@ -81,10 +82,22 @@ def test_table_1_lists_every_registered_lmo_a_users_too():
     finally:
         del fanions.LMOS[name], fanions.LMOS[f"{name}-mix"]
     for lmo in fanions.LMOS:  # other tests' LMOs too, marked as the user's
-        assert rf"\texttt{{{lmo}}}" in table
+        assert rf"\texttt{{{report.tex_escape(lmo)}}}" in table
     assert r"$\alpha\{\|X\|_{\mathrm{op}} \le 1\} + (1-\alpha)\{\|X\|_F \le 1\}$" in table  # F-Muon: a Minkowski sum
     assert rf"\texttt{{{name}-mix}} (user)" in table and r"\texttt{f-muon} &" in table
     assert rf"\texttt{{{name}}} (user) & $\max_i \|X_{{i:}}\|_2 \le 1$ & $M_{{i:}}/\|M_{{i:}}\|_2$" in table
+
+
+def test_a_users_lmo_name_reaches_tex_escaped():
+    """A name with '_' (scaled_cols) made the paper fail in LaTeX: "Missing $ inserted"."""
+    name = "my_norm&co"
+    fanions.register_lmo(name, dual_norm=lambda M: M.abs().sum((-2, -1)))(lambda M: torch.sign(M))
+    try:
+        table = nb.lmo_table(fanions.LMOS)
+    finally:
+        del fanions.LMOS[name]
+    assert r"\texttt{my\_norm\&co} (user)" in table
+    assert report.tex_label("my_norm α=0.5") == r"my\_norm $\alpha=0.5$"
 
 
 def test_appendix_c_checks_find_the_lemmas_ball_and_the_l1_radius_k():

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from job import lmo_options, provenance, run_rule, write_csv, write_tex
-from report import method_label, save_figure, tex_table
+from report import method_label, save_figure, tex_escape, tex_table
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 EXACT = {"polar": "svd", "backend": "svd"}  # exact LMOs where an LMO takes these options
@@ -131,7 +131,7 @@ def lmo_table(lmos):
     """The paper's Table 1 from the registry: every LMO (a user's too), the set it searches and its value."""
     rows = []
     for name, lmo in lmos.items():
-        rows.append([rf"\texttt{{{name}}}" + ("" if name in fanions.BUILTIN_LMOS else " (user)"),
+        rows.append([rf"\texttt{{{tex_escape(name)}}}" + ("" if name in fanions.BUILTIN_LMOS else " (user)"),
                      f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated"])
     return tex_table("lll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ \\"], rows)
 

@@ -69,6 +69,15 @@ def method_label(spec):
     return label
 
 
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text):
+    """Text for TeX as it reads (a user's LMO may be named scaled_cols)."""
+    return "".join(TEX_SPECIAL.get(char, char) for char in text)
+
+
 def tex_label(label):
-    """A method label for TeX: "F-Muon α=0.5" → "F-Muon $\\alpha=0.5$"."""
-    return re.sub(r"α=(\S+)", r"$\\alpha=\1$", label)
+    """A method label for TeX: "F-Muon α=0.5" → "F-Muon $\\alpha=0.5$", the rest escaped."""
+    return re.sub(r"α=(\S+)", r"$\\alpha=\1$", tex_escape(label))
