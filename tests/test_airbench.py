@@ -201,6 +201,8 @@ def test_report_counts_diverged_runs_and_sets_the_paper_beside_ours():
     assert "synthetic" not in table
     settings = {"train": {"epochs": 8, "batch_size": 1024}, "experiments": {"table": {"runs": 4}}}
     assert airbench_report.values(summary, "cifar10", settings)["airbench.fallbacks"].startswith("No top-k solve")
+    without_fmuon = summary[summary["method"] != "f-muon"]  # removed by a user: once a KeyError in the table job
+    assert "airbench.table.time_ratio" not in airbench_report.values(without_fmuon, "cifar10", settings)
     summary.loc[0, "topk_fallbacks"] = 3
     assert airbench_report.values(summary, "cifar10", settings)["airbench.fallbacks"].startswith("3 top-k solves fell")
 

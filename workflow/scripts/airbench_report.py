@@ -125,7 +125,8 @@ def values(summary, source, settings):
     out["airbench.fallbacks"] = ("No top-k solve fell back on the exact SVD." if not fallbacks else
                                  f"{plural(fallbacks, 'top-k solve')} fell back on the exact SVD, timed with the runs.")
     seconds = summary[summary["experiment"] == "table"].set_index("method")["train_seconds"]
-    out["airbench.table.time_ratio"] = f"{seconds['f-muon'] / seconds['muon']:.3f}"  # F-Muon / Muon per run
+    if {"f-muon", "muon"} <= set(seconds.index):  # the paper's pair, unless a user removed one
+        out["airbench.table.time_ratio"] = f"{seconds['f-muon'] / seconds['muon']:.3f}"  # F-Muon / Muon per run
     sweeps = summary[summary["experiment"].isin(PAPER_FIGURE) & summary["alpha"].notna()]
     for (experiment, lmo), rows in sweeps.groupby(["experiment", "lmo"]):
         best = rows.loc[rows["mean"].idxmax()]
