@@ -58,6 +58,8 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["airbench={experiments: {fanions: {sweep: {neon: {k: [1, 2]}}}}}"],
      ["config key airbench.experiments.fanions.sweep.neon_k1", "['k']"]),
     (["topk_timing={size: 50, ks: [1, 100]}"], ["config key topk_timing.ks", "allowed: 1 to 49"]),
+    (["airbench={experiments: {alpha_reference: {sweep: {f-muon: {alpha: [0.3, 0.30000000000000004]}}}}}"],
+     ["config key airbench.experiments.alpha_reference.sweep.f-muon.alpha", "6 significant digits"]),
     (["nanogpt={model: {n_head: 5}}"], ["config key nanogpt.model.n_embd", "2 × n_head = 10"]),
     (["nanogpt={train: {val_tokens: 1000}}"], ["config key nanogpt.train.val_tokens", "seq_len × GPUs = 524288"]),
     (["nanogpt={train: {window: {start: 2048, end: 1792, block: 64}}}"],

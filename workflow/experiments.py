@@ -125,6 +125,13 @@ def consistency_problems(config):
         for method in sorted(set(experiment.get("sweep", {})) - set(experiment["methods"])):
             problems.append(f"config key airbench.experiments.{name}.sweep.{method}: no method {method!r} to sweep; "
                             f"allowed: {sorted(experiment['methods'])}")
+        for method, sweep in experiment.get("sweep", {}).items():
+            for option, values in sweep.items():  # swept() names each value by its 6 significant digits
+                ids = [f"{value:g}" for value in values]
+                if len(set(ids)) < len(ids):
+                    problems.append(f"config key airbench.experiments.{name}.sweep.{method}.{option}: {values} name "
+                                    f"one run twice ({', '.join(ids)}); allowed: values that differ in their first 6 "
+                                    "significant digits")
     if max(tt["ks"]) >= tt["size"]:
         problems.append(f"config key topk_timing.ks: k = {max(tt['ks'])} is not below topk_timing.size = {tt['size']}; "
                         f"allowed: 1 to {tt['size'] - 1}")
