@@ -163,3 +163,11 @@ def test_the_papers_own_rates_miss_the_theorys_target_for_muon_and_nsgd():
         assert runs[lmo, "paper_run_mean_grad_dual"][0] == pytest.approx(trace[:-1, 2, 0].mean().item())
         assert runs[lmo, "paper_run_target"] == [1.5 * ls.target(lmo, ls.PAPER_SIZE, 1.0)]
         assert runs[lmo, "paper_run_mean_grad_dual"][0] > 1.5 * runs[lmo, "paper_run_target"][0]  # missed, by far
+
+
+def test_two_methods_with_one_label_are_drawn_apart(tmp_path):
+    """A user LMO's option c = 1 and c = 2 both read "scaled": the figure once drew one line, their average."""
+    rows = [{"size": 10, "method": method, "label": "scaled", "seed": 0, "iteration": it, "loss_gap": gap / (1 + it),
+             "grad_op": 1.0, "grad_dual": 1.0} for method, gap in (("c1", 20.0), ("c2", 0.05)) for it in range(3)]
+    fig = ls.plot(pd.DataFrame(rows), tmp_path / "f.pdf", tmp_path / "f.png", {"rule": "test"})
+    assert sorted(fig.legends[0].get_texts()[i].get_text() for i in range(2)) == ["scaled [c1]", "scaled [c2]"]

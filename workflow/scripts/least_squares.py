@@ -17,7 +17,7 @@ import torch
 
 import stats
 from job import BadResult, lmo_options, provenance, read_csv, read_provenance, run_rule, write_csv, write_tex
-from report import method_label, plural, save_figure, tex_number, tex_table, tex_values
+from report import distinct_labels, method_label, plural, save_figure, tex_number, tex_table, tex_values
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 # The paper's §6.1 numbers at n = 50, for the table beside ours.
@@ -225,6 +225,9 @@ def plot(traces, path_pdf, path_png, prov):
     import style
     metrics = {"loss_gap": r"$F(X_t) - F^\star$", "grad_op": r"$\|\nabla F(X_t)\|_{\mathrm{op}}$",
                "grad_dual": r"$\|\nabla F(X_t)\|_\dagger$ (own dual)"}
+    methods = traces[["method", "label"]].drop_duplicates()
+    names = dict(zip(methods["method"], distinct_labels(methods["method"], methods["label"])))
+    traces = traces.assign(label=traces["method"].map(names))
     sizes = sorted(traces["size"].unique())
     colors = style.colors(traces["label"].unique())
     fig, axes = style.figure(len(sizes), len(metrics), sharex=True)
@@ -239,6 +242,7 @@ def plot(traces, path_pdf, path_png, prov):
         ax.set_xlabel("iteration")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(colors), 4))
     save_figure(fig, path_pdf, path_png, prov)
+    return fig
 
 
 def theory_table(theory, n):

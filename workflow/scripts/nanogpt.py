@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from job import BadResult, REPO, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
-from report import data_mark, data_note, method_label, plural, save_figure, tex_label, tex_number, tex_table, tex_values
+from report import (data_mark, data_note, distinct_labels, method_label, plural, save_figure, tex_escape, tex_label,
+                    tex_number, tex_table, tex_values)
 from gpt.data import generated_corpus, gpt2_encoding, hub_download, read_shard, write_shard
 from gpt.model import EOT
 
@@ -100,7 +101,7 @@ def summarize(runs, baseline):
     base = summary.loc[summary["run"] == baseline, "ms_per_step"]
     summary["time_ratio"] = summary["ms_per_step"] / base.iloc[0] if len(base) else math.nan
     summary["paper"] = [PAPER.get((r.lmo, None if pd.isna(r.alpha) else r.alpha, r.lr)) for r in summary.itertuples()]
-    summary["label"] = [label(r) for r in summary.itertuples()]
+    summary["label"] = distinct_labels(summary["run"].map(tex_escape), [label(r) for r in summary.itertuples()])
     return summary
 
 

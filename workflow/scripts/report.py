@@ -78,6 +78,14 @@ def tex_escape(text):
     return "".join(TEX_SPECIAL.get(char, char) for char in text)
 
 
+def distinct_labels(ids, labels):
+    """Each method's label, followed by its id where another method has the same one (two methods that differ
+    in an option a label does not show, a user LMO's own, say, are never drawn or tabled as one)."""
+    ids, labels = list(ids), list(labels)
+    shared = {label for label in labels if len({i for i, other in zip(ids, labels) if other == label}) > 1}
+    return [f"{label} [{id_}]" if label in shared else label for id_, label in zip(ids, labels)]
+
+
 def tex_label(label):
     """A method label for TeX: "F-Muon α=0.5" → "F-Muon $\\alpha=0.5$", the rest escaped."""
     return re.sub(r"α=(\S+)", r"$\\alpha=\1$", tex_escape(label))
