@@ -205,6 +205,14 @@ def test_a_warm_start_that_spans_an_invariant_subspace_without_the_top_still_fin
     assert result.converged and factor_error(factor(result), M, k) <= 1e-3
 
 
+def test_a_matrix_too_small_for_lanczos_gets_the_svd_at_the_callers_rtol():
+    """The exact SVD's float32 rounding leaves ~1e-4 of factor error at a 1e-3 gap: above rtol 1e-6, which the
+    hand-over once dropped (it judged the SVD at the default 1e-3)."""
+    M = matrix_with_spectrum([1.0, 0.999, 0.5, 0.5, 0.5], 5, 5, dtype=torch.float32)
+    result = fanions.topk(M, 1, "lanczos", rtol=1e-6)
+    assert result.matvecs == 0 and not result.converged and result.error > 1e-6
+
+
 def test_power_iteration_needs_a_column_beyond_k():
     """With k columns its estimate would take the block for the whole space and skip the gap to σ_{k+1}."""
     M = matrix_with_spectrum([1.0, 0.99, 0.98] + [0.5] * 100, 200, 150)

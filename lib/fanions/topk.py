@@ -243,7 +243,7 @@ def lanczos(M, k, *, rtol=1e-3, max_matvecs=None, seed=0, init=None, block=None,
     b, depth, check_every = _lanczos_shape(k, small, M.is_cuda, block, depth, check_every)
     max_basis = min(small - b, max(b * depth, 2 * (k + b)))  # the basis and its pending block fit in the space
     if max_basis - b <= k:  # too small for a restarted Krylov basis
-        return svd(M, k)
+        return svd(M, k, rtol=rtol)
     keep = min(max(k + b, max_basis // 2), max_basis - b)
     max_matvecs = max_matvecs or max(20 * small, 400 * b)
     generator = _generator(M, seed)
