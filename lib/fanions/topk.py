@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .polar import singular_value_mask
+
 
 @dataclass
 class TopK:
@@ -47,8 +49,7 @@ def svd(M, k, *, rtol=1e-3, **_):  # the iterative backends' options do not appl
     U, S, Vh = torch.linalg.svd(M, full_matrices=False)
     top = S[..., :k + 1]
     factor, _, rel_gap = _ritz_error(top, torch.zeros_like(top), k, torch.zeros_like(top))
-    zero = max(M.shape[-2:]) * torch.finfo(S.dtype).eps * S[..., 0]  # as polar.singular_value_mask
-    undetermined = (rel_gap < rtol**2) | (S[..., k - 1] <= zero)
+    undetermined = (rel_gap < rtol**2) | ~singular_value_mask(S, *M.shape[-2:])[..., k - 1]
     error = float(torch.where(undetermined, 0.0, factor).nan_to_num(0.0, posinf=math.inf).max())
     return TopK(U[..., :k], S[..., :k], Vh[..., :k, :].mT, error, error <= rtol)
 
