@@ -10,21 +10,21 @@ from conftest import matrix_with_spectrum
 EXACT = dict(polar="svd", backend="svd")
 
 
-def options(name, alpha=0.5, k=3):
-    """Exact options for an LMO name: alpha for the mixtures, k for the fanions."""
-    opts = {key: value for key, value in EXACT.items() if key in fanions.LMOS[name].options}
-    if "alpha" in fanions.LMOS[name].options:
-        opts["alpha"] = alpha
-    if "k" in fanions.LMOS[name].options:
-        opts["k"] = k
-    return opts
+def options(name, alpha=0.5, k=3, p=3.0, sign_lr_coeff=0.01):
+    """Exact options for an LMO name: alpha for the mixtures, k for the fanions, p for schatten and lp, the
+    paper's least-squares η for the S-mixtures."""
+    takes = fanions.LMOS[name].options
+    opts = {key: value for key, value in EXACT.items() if key in takes}
+    given = dict(alpha=alpha, k=k, p=p, sign_lr_coeff=sign_lr_coeff)
+    return opts | {key: value for key, value in given.items() if key in takes}
 
 
 def inner(A, B):
     return (A * B).sum(dim=(-2, -1))
 
 
-BUILTIN = ["nsgd", "sign", "muon", "neon", "fanion", "f-fanion", "f-muon", "f-neon", "s-fanion", "s-muon", "s-neon"]
+BUILTIN = ["nsgd", "sign", "muon", "neon", "fanion", "f-fanion", "f-muon", "f-neon", "s-fanion", "s-muon", "s-neon",
+           "schatten", "lp"]
 
 
 def test_every_builtin_is_registered():
@@ -309,3 +309,110 @@ def test_fanions_dual_norm_takes_the_lmos_default_k():
     for name in ("fanion", "f-fanion", "s-fanion"):
         D = fanions.lmo(M, name, backend="svd")
         torch.testing.assert_close((M * D).sum(), fanions.dual_norm(M, name))
+
+
+def svd_reference(M):
+    """U, Σ, Vᵀ of M in float64, the numerically zero σᵢ (≤ max(m, n)·ε·σ₁, as matrix_rank) set to 0."""
+    U, S, Vh = torch.linalg.svd(M.double(), full_matrices=False)
+    return U, torch.where(S > max(M.shape[-2:]) * torch.finfo(S.dtype).eps * S[..., :1], S, 0.0), Vh
+
+
+@pytest.mark.parametrize("p", [1.1, 1.5, 3.0, 10.0])
+def test_schatten_is_the_svd_formula_and_its_dual_is_schatten_q(matrices, p):
+    """U diag(σ^{q−1}) Vᵀ / ‖σ‖_q^{q−1} with 1/p + 1/q = 1, from torch.linalg.svd in float64; dual ‖σ‖_q."""
+    q = p / (p - 1)
+    for M in matrices.values():
+        U, S, Vh = svd_reference(M)
+        expected = (U * (S ** (q - 1) / (S ** q).sum(-1, keepdim=True) ** ((q - 1) / q)).unsqueeze(-2)) @ Vh
+        torch.testing.assert_close(fanions.lmo(M, "schatten", p=p), expected, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(fanions.dual_norm(M, "schatten", p=p), (S ** q).sum(-1) ** (1 / q))
+        torch.testing.assert_close(fanions.norms.schatten(M, p), (S ** p).sum(-1) ** (1 / p))
+
+
+@pytest.mark.parametrize("p", [1.1, 1.5, 3.0, 10.0])
+def test_lp_is_the_vector_lmo_of_the_flattened_matrix(matrices, p):
+    """sign(g)|g|^{q−1} / ‖g‖_q^{q−1} on g = vec(M), reshaped; dual the entrywise ℓq norm."""
+    q = p / (p - 1)
+    for M in matrices.values():
+        g = M.flatten(-2)
+        expected = torch.sign(g) * g.abs() ** (q - 1) / (g.abs() ** q).sum(-1, keepdim=True) ** ((q - 1) / q)
+        torch.testing.assert_close(fanions.lmo(M, "lp", p=p), expected.view_as(M), rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(fanions.dual_norm(M, "lp", p=p), (g.abs() ** q).sum(-1) ** (1 / q))
+
+
+def test_p_2_is_nsgd_exactly_and_the_limits_are_neon_muon_sign_and_gauss_southwell():
+    """p = 2 is M/‖M‖_F bit for bit; Schatten-p → Neon as p → 1 and → Muon as p → ∞ (the gap σ₁/σ₂ = 2 and
+    the σ's spread in [0.1, 2] set how fast), ℓp → SignSGD as p → ∞ and → sign(Mᵢⱼ)e_ij at argmax |Mᵢⱼ| as p → 1."""
+    from conftest import matrix_with_spectrum
+    M = matrix_with_spectrum(torch.tensor([2.0, 1.0, 0.7, 0.4, 0.1], dtype=torch.float64), 9, 5, seed=3)
+    for name in ("schatten", "lp"):
+        assert torch.equal(fanions.lmo(M, name, p=2.0), fanions.lmo(M, "nsgd"))
+    errors = [(fanions.lmo(M, "schatten", p=1 + 1 / t) - fanions.lmo(M, "neon", backend="svd")).norm() for t in (4, 16, 64)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-12
+    errors = [(fanions.lmo(M, "schatten", p=t) - fanions.lmo(M, "muon")).norm() for t in (10, 100, 10000)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-2
+    errors = [(fanions.lmo(M, "lp", p=t) - fanions.lmo(M, "sign")).norm() for t in (10, 100, 10000)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-2
+    top = torch.zeros_like(M).flatten()
+    i = M.abs().flatten().argmax()
+    top[i] = torch.sign(M.flatten()[i])
+    torch.testing.assert_close(fanions.lmo(M, "lp", p=1 + 1 / 2048), top.view_as(M), rtol=0, atol=1e-12)
+
+
+def test_sign_lr_coeff_scales_the_sign_part_and_its_dual():
+    """S-Fanion = α·Fanion + (1−α)·η·sign(M), dual α‖M‖† + (1−α)·η·‖M‖₁; η = 1 is the unscaled mixture bit for bit."""
+    M = torch.randn(4, 9, 7, dtype=torch.float64)
+    for first, k in (("muon", {}), ("neon", {}), ("fanion", {"k": 2})):
+        name, exact = f"s-{first}", options(f"s-{first}")
+        exact.pop("sign_lr_coeff")
+        exact.update(k)
+        part = fanions.lmo(M, first, **{key: v for key, v in exact.items() if key != "alpha"})
+        for alpha, eta in ((0.5, 0.01), (0.3, 3.0), (1.1, 0.003)):
+            torch.testing.assert_close(fanions.lmo(M, name, **exact | dict(alpha=alpha, sign_lr_coeff=eta)),
+                                       alpha * part + (1 - alpha) * eta * torch.sign(M))
+            dual = alpha * fanions.dual_norm(M, first, **k) + (1 - alpha) * eta * M.abs().sum((-2, -1))
+            torch.testing.assert_close(fanions.dual_norm(M, name, **exact | dict(alpha=alpha, sign_lr_coeff=eta)), dual)
+        assert torch.equal(fanions.lmo(M, name, **exact), fanions.lmo(M, name, **exact, sign_lr_coeff=1.0))
+        unscaled = exact["alpha"] * part + (1 - exact["alpha"]) * torch.sign(M)
+        assert torch.equal(fanions.lmo(M, name, **exact), unscaled)
+
+
+def test_a_users_mixture_takes_a_scale_of_its_second_part():
+    """register_mixture(..., scale=NAME): α·first + (1−α)·η·second with η the option NAME (> 0, checked)."""
+    fanions.register_mixture("s-nsgd-test", "nsgd", "sign", scale="eta_test")
+    try:
+        M = torch.randn(6, 5, dtype=torch.float64)
+        D = fanions.lmo(M, "s-nsgd-test", alpha=0.25, eta_test=0.1)
+        torch.testing.assert_close(D, 0.25 * M / M.norm() + 0.75 * 0.1 * torch.sign(M))
+        torch.testing.assert_close((M * D).sum(), fanions.dual_norm(M, "s-nsgd-test", alpha=0.25, eta_test=0.1))
+        with pytest.raises(ValueError, match=r"eta_test=-1.*must be a finite number > 0"):
+            fanions.lmo(M, "s-nsgd-test", eta_test=-1)
+    finally:
+        fanions.LMOS.pop("s-nsgd-test")
+        fanions.OPTIONS.pop("eta_test")
+
+
+@pytest.mark.parametrize("name, key, value", [("schatten", "p", 1.0), ("schatten", "p", float("inf")), ("lp", "p", 0.5),
+                                              ("schatten", "p", "3"), ("s-muon", "sign_lr_coeff", 0.0),
+                                              ("s-fanion", "sign_lr_coeff", -0.01), ("s-neon", "sign_lr_coeff", float("nan"))])
+def test_bad_p_and_sign_lr_coeff_are_refused_naming_the_key(name, key, value):
+    M = torch.randn(6, 5)
+    for call in (fanions.lmo, fanions.dual_norm):
+        with pytest.raises(ValueError, match=rf"{key}=.*not allowed for lmo '{name}'; {key} must be"):
+            call(M, name, **{key: value})
+    with pytest.raises(ValueError, match=rf"{key}="):
+        fanions.Fanion([torch.nn.Parameter(torch.randn(6, 5))], lmo=name, **{key: value})
+
+
+def test_fanion_steps_an_s_muon_group_with_its_sign_lr_coeff():
+    """A param group's sign_lr_coeff reaches the LMO: one step without momentum is −lr·(α·UVᵀ + (1−α)·η·sign(G))."""
+    W = torch.nn.Parameter(torch.randn(8, 6, dtype=torch.float64))
+    V = torch.nn.Parameter(torch.randn(8, 6, dtype=torch.float64))
+    opt = fanions.Fanion([{"params": [W]}, {"params": [V], "sign_lr_coeff": 0.01}], lr=0.1, lmo="s-muon", alpha=0.5,
+                         momentum=0.0, polar="svd", sign_lr_coeff=0.003)
+    W0, V0 = W.detach().clone(), V.detach().clone()
+    W.grad, V.grad = torch.randn_like(W), torch.randn_like(V)
+    opt.step()
+    for P, P0, eta in ((W, W0, 0.003), (V, V0, 0.01)):
+        expected = P0 - 0.1 * (0.5 * fanions.lmo(P.grad, "muon") + 0.5 * eta * torch.sign(P.grad))
+        torch.testing.assert_close(P.detach(), expected)

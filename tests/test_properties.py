@@ -24,7 +24,8 @@ TOL = {dtype: (64 if torch.finfo(dtype).bits > 16 else 4) * torch.finfo(dtype).e
        for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 PRIMAL = {"nsgd": lambda D, o: norms.frobenius(D), "sign": lambda D, o: D.abs().amax(dim=(-2, -1)),
           "muon": lambda D, o: norms.spectral(D), "neon": lambda D, o: norms.nuclear(D),
-          "fanion": lambda D, o: norms.ky_fan_dual(D, o["k"])}
+          "fanion": lambda D, o: norms.ky_fan_dual(D, o["k"]), "schatten": lambda D, o: norms.schatten(D, o["p"]),
+          "lp": lambda D, o: norms.lp(D, o["p"])}
 NAMES = sorted(fanions.LMOS)  # the built-ins (and whatever a plugin registered at import)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -72,6 +73,10 @@ def draw_options(draw, name, M):
         opts["alpha"] = draw(st.floats(0, 1))
     if "k" in takes:
         opts["k"] = draw(st.integers(1, min(M.shape[-2:])))
+    if "sign_lr_coeff" in takes:
+        opts["sign_lr_coeff"] = 10 ** draw(st.floats(-3, 1))
+    if "p" in takes:
+        opts["p"] = draw(st.sampled_from([1.25, 1.5, 2.0, 3.0, 8.0]))
     return opts  # backend "auto": the exact SVD at these sizes (the iterative ones: tests/test_topk.py)
 
 

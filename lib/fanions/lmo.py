@@ -8,11 +8,16 @@ the dual norm; an LMO optimizer steps X ← X − lr·lmo(momentum). With M = U�
   muon    UVᵀ                     dual ‖M‖_nuc
   neon    u₁v₁ᵀ                   dual σ₁
   fanion  Σ_{i≤k} uᵢvᵢᵀ           dual Ky Fan k = Σ_{i≤k} σᵢ
+  schatten  U diag(σ^{q−1}) Vᵀ / ‖σ‖_q^{q−1}   dual ‖σ‖_q (Schatten-q), 1/p + 1/q = 1, 1 < p < ∞
+  lp      sign(M)|M|^{q−1} / ‖M‖_q^{q−1}   dual ‖M‖_q entrywise (the vector ℓp LMO of vec(M))
   f-X     α·X + (1−α)·nsgd        dual α·X† + (1−α)·‖M‖_F   (X = fanion, muon, neon)
-  s-X     α·X + (1−α)·sign        dual α·X† + (1−α)·‖M‖_1
+  s-X     α·X + (1−α)·η·sign      dual α·X† + (1−α)·η·‖M‖_1   (η = sign_lr_coeff, default 1)
 
-A mixture is exact: the support function of a Minkowski sum αB₁ + (1−α)B₂ is α h₁ + (1−α) h₂,
-attained at α·lmo₁ + (1−α)·lmo₂. α outside [0, 1] is accepted (the paper runs α = −0.1 and
+Schatten-p runs from Neon (p → 1) through NSGD (p = 2) to Muon (p → ∞); entrywise ℓp from the
+Gauss–Southwell step −sign(gᵢ)eᵢ at argmax|gᵢ| (p → 1) through NSGD to SignSGD (p → ∞).
+
+A mixture is exact: the support function of a Minkowski sum αB₁ + (1−α)ηB₂ is α h₁ + (1−α)η h₂,
+attained at α·lmo₁ + (1−α)·η·lmo₂ (η > 0 scales the second ball; η = 1 unless the mixture has a scale option). α outside [0, 1] is accepted (the paper runs α = −0.1 and
 α > 1); the formula is then no longer a norm but is still what ``dual_norm`` returns.
 Every LMO returns zeros for a zero matrix, and only the numerically nonzero singular
 directions enter UVᵀ and Σ_{i≤k} uᵢvᵢᵀ.
@@ -78,19 +83,34 @@ def register_lmo(name: str, *, dual_norm: Callable, options=None, ball: str = ""
     return register
 
 
-def register_mixture(name: str, first: str, second: str):
-    """Register ``name`` = α·first + (1−α)·second (α default ½), with dual α·first† + (1−α)·second†."""
+def register_mixture(name: str, first: str, second: str, scale: str | None = None):
+    """Register ``name`` = α·first + (1−α)·η·second (α default ½), with dual α·first† + (1−α)·η·second†.
+
+    ``scale`` names the option η (a finite number > 0, default 1) that scales the second part, as
+    ``sign_lr_coeff`` does in the S-mixtures; without it η = 1. η = 1 gives exactly the unscaled mixture.
+    """
     a, b = LMOS[first], LMOS[second]
+    if scale is not None:
+        OPTIONS.setdefault(scale, (_positive, "a finite number > 0"))
+        _AS_PYTHON.setdefault(scale, float)
 
-    def direction(M, alpha=0.5, **options):
-        return alpha * _call(a.direction, M, options) + (1 - alpha) * _call(b.direction, M, options)
+    def weights(options):
+        alpha = options.pop("alpha", 0.5)
+        eta = options.pop(scale, 1.0) if scale is not None else 1.0
+        return alpha, (1 - alpha) * eta
 
-    def dual(M, alpha=0.5, **options):
-        return alpha * _call(a.dual_norm, M, options) + (1 - alpha) * _call(b.dual_norm, M, options)
+    def direction(M, **options):
+        first_weight, second_weight = weights(options)
+        return first_weight * _call(a.direction, M, options) + second_weight * _call(b.direction, M, options)
 
-    register_lmo(name, dual_norm=dual, options={"alpha"} | a.options | b.options,
-                 ball=rf"\alpha\{{{a.ball}\}} + (1-\alpha)\{{{b.ball}\}}" if a.ball and b.ball else "",
-                 formula=rf"\alpha\,{a.formula} + (1-\alpha)\,{b.formula}" if a.formula and b.formula else "")(direction)
+    def dual(M, **options):
+        first_weight, second_weight = weights(options)
+        return first_weight * _call(a.dual_norm, M, options) + second_weight * _call(b.dual_norm, M, options)
+
+    eta = r"\eta\," if scale is not None else ""
+    register_lmo(name, dual_norm=dual, options={"alpha"} | a.options | b.options | ({scale} if scale else set()),
+                 ball=rf"\alpha\{{{a.ball}\}} + (1-\alpha){eta}\{{{b.ball}\}}" if a.ball and b.ball else "",
+                 formula=rf"\alpha\,{a.formula} + (1-\alpha)\,{eta}{b.formula}" if a.formula and b.formula else "")(direction)
 
 
 def _call(fn, M, options):
@@ -104,6 +124,10 @@ def _call(fn, M, options):
 def is_number(x) -> bool:
     """A finite real number: int, float or a numpy scalar (not a bool)."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _positive(x) -> bool:
+    return is_number(x) and x > 0
 
 
 def is_integer(x) -> bool:
@@ -120,8 +144,10 @@ OPTIONS = {  # the library's LMO options, each with its check and what it allows
                     "None (bfloat16 on CUDA, the matrix's dtype elsewhere) or a floating-point torch.dtype"),
     "backend": (lambda b: b in BACKENDS, f"one of {sorted(BACKENDS)}"),
     "rtol": (lambda r: is_number(r) and r > 0, "a finite number > 0"),
+    "sign_lr_coeff": (_positive, "a finite number > 0"),   # η of the S-mixtures (register_mixture's scale)
+    "p": (lambda p: is_number(p) and p > 1, "a finite number > 1 (p → 1 is neon, p → ∞ muon)"),
 }
-_AS_PYTHON = {"alpha": float, "k": int, "polar_steps": int, "rtol": float}
+_AS_PYTHON = {"alpha": float, "k": int, "polar_steps": int, "rtol": float, "p": float, "sign_lr_coeff": float}
 
 
 def check_options(name: str, options: dict) -> dict:
@@ -222,8 +248,47 @@ def neon(M, backend="auto", rtol=1e-3, warm: WarmStart | None = None):
     return fanion(M, 1, backend=backend, rtol=rtol, warm=warm)
 
 
+def _dual_exponent(p):
+    """q with 1/p + 1/q = 1."""
+    return p / (p - 1)
+
+
+def _power_direction(x, q, keep):
+    """x^{q−1} / ‖x‖_q^{q−1} for x ≥ 0 (where ``keep``; 0 elsewhere), along the last dim, computed on x / max x
+    so that neither power overflows or underflows to a wrong direction as q grows (p → 1)."""
+    r = torch.where(keep, x / x.amax(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny), 0.0)
+    powered = r ** (q - 1)
+    return powered / (r ** q).sum(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny) ** ((q - 1) / q)
+
+
+@register_lmo("schatten", dual_norm=lambda M, p=2.0: norms.schatten(M, _dual_exponent(p)), ball=r"\|X\|_{S_p} \le 1",
+              formula=r"U \operatorname{diag}(\sigma^{q-1}) V^\top / \|\sigma\|_q^{q-1}")
+def schatten(M, p=2.0):
+    """U diag(σ^{q−1}) Vᵀ / ‖σ‖_q^{q−1} (1/p + 1/q = 1), the Schatten-p-ball LMO, by the SVD (in float32 for
+    float16/bfloat16); only numerically nonzero σᵢ enter. p = 2 is ``nsgd`` (computed as M/‖M‖_F), p → 1 tends
+    to Neon (at a gap σ₁ > σ₂), p → ∞ to Muon."""
+    if p == 2:
+        return nsgd(M)
+    U, S, Vh = torch.linalg.svd(M.to(factor_dtype(M.dtype)), full_matrices=False)
+    weights = _power_direction(S, _dual_exponent(p), singular_value_mask(S, *M.shape[-2:]))
+    return ((U * weights.unsqueeze(-2)) @ Vh).to(M.dtype)
+
+
+@register_lmo("lp", dual_norm=lambda M, p=2.0: norms.lp(M, _dual_exponent(p)), ball=r"\|\operatorname{vec} X\|_p \le 1",
+              formula=r"\operatorname{sign}(M) |M|^{q-1} / \|M\|_q^{q-1}")
+def lp(M, p=2.0):
+    """sign(M)|M|^{q−1} / ‖M‖_q^{q−1} entrywise (1/p + 1/q = 1): the vector ℓp-ball LMO applied to vec(M).
+    p = 2 is ``nsgd``; p → ∞ tends to ``sign``, p → 1 to −sign(Mᵢⱼ)·e_ij at argmax |Mᵢⱼ| (Gauss–Southwell)."""
+    if p == 2:
+        return nsgd(M)
+    X = M.to(factor_dtype(M.dtype))
+    flat = X.abs().flatten(-2)
+    weights = _power_direction(flat, _dual_exponent(p), flat > 0).view_as(X)
+    return (torch.sign(X) * weights).to(M.dtype)
+
+
 for _first in ("fanion", "muon", "neon"):
     register_mixture(f"f-{_first}", _first, "nsgd")
-    register_mixture(f"s-{_first}", _first, "sign")
+    register_mixture(f"s-{_first}", _first, "sign", scale="sign_lr_coeff")
 
 BUILTIN_LMOS = frozenset(LMOS)  # the library's own; any other name was registered by a user

@@ -1,6 +1,7 @@
 """Matrix norms over the last two dims (leading dims are a batch), and their duals.
 
-Duality: ‖Y‖† = max_{‖X‖≤1} ⟨Y, X⟩. Pairs used here: Frobenius ↔ Frobenius, ℓ∞ ↔ ℓ1,
+Duality: ‖Y‖† = max_{‖X‖≤1} ⟨Y, X⟩. Pairs used here: Frobenius ↔ Frobenius, ℓ∞ ↔ ℓ1, ℓp ↔ ℓq and
+Schatten-p ↔ Schatten-q (1/p + 1/q = 1),
 spectral ↔ nuclear, Ky Fan k (Σ_{i≤k} σᵢ) ↔ max(‖·‖_nuc / k, ‖·‖_op). For a weighted sum
 α‖·‖_a + (1−α)‖·‖_b the dual unit ball is the Minkowski sum α·B_a† + (1−α)·B_b†; ``gauge``
 evaluates such duals numerically on singular-value vectors (what the norm-ball figures need).
@@ -54,6 +55,19 @@ def l1(X):
     """Entrywise ℓ1: Σ|Xᵢⱼ|, the dual of ℓ∞ (so sign(M) is the ℓ∞ LMO)."""
     s = entry_scale(X, "X")
     return (X / s).abs().sum(dim=(-2, -1)) * s[..., 0, 0]
+
+
+def lp(X, p):
+    """Entrywise ℓp: (Σ|Xᵢⱼ|^p)^{1/p} for p ≥ 1 (p = 1 is ``l1``, p = 2 ``frobenius``)."""
+    s = entry_scale(X, "X")
+    return torch.linalg.vector_norm(X / s, p, dim=(-2, -1)) * s[..., 0, 0]
+
+
+def schatten(X, p):
+    """Schatten-p: ‖σ‖_p for p ≥ 1 (p = 1 is ``nuclear``, p = 2 ``frobenius``, p → ∞ ``spectral``)."""
+    s = _svdvals(X)
+    scale = s[..., :1].clamp_min(torch.finfo(s.dtype).tiny)
+    return torch.linalg.vector_norm(s / scale, p, dim=-1) * scale[..., 0]
 
 
 def spectral(X):

@@ -82,6 +82,8 @@ class Fanion(torch.optim.Optimizer):
             ``polar``, ``polar_steps``, ``polar_dtype`` (the Newton–Schulz / Polar Express dtype; None:
             bfloat16 on CUDA, the parameter's dtype elsewhere), ``backend`` and ``rtol`` apply to the
             LMOs that use them, ``alpha`` and ``k`` must be used by the LMO if given.
+        sign_lr_coeff, p (keywords, through ``**lmo_options``): η of the S-mixtures, α·X + (1−α)·η·sign(M)
+            (default 1), and the p of ``schatten`` and ``lp``; a param group may set them too.
         scale: "none", "muon" √max(1, m/n), "rms" 0.2·√max(m, n) or "spectral" √(m/n).
         adam_lr, adam_betas, adam_eps, adam_weight_decay: the auxiliary AdamW.
         **lmo_options: the options of a registered LMO of your own (``register_lmo``), by their names.
