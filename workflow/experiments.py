@@ -225,10 +225,12 @@ def finetune_problems(config):
 
 
 CLAIM_KEYS = {"id", "where", "words", "paper", "test", "needs"}
+CLAIM_OPTIONAL = {"version"}  # the paper version a claim is from (v2: arXiv 2025-12)
 
 
 def register_problems(path):
-    """The claims register (config verdicts.register): a list of claims, each with exactly CLAIM_KEYS, ids unique."""
+    """The claims register (config verdicts.register): a list of claims, each with exactly CLAIM_KEYS (and, where
+    given, the paper's version it is from: CLAIM_OPTIONAL), ids unique."""
     import yaml
     if not Path(path).is_file():
         return [f"config key verdicts.register: no file {path!r}"]
@@ -237,8 +239,9 @@ def register_problems(path):
         return [f"config key verdicts.register: {path} is not a list of claims"]
     for i, claim in enumerate(claims):
         keys = set(claim) if isinstance(claim, dict) else set()
-        if keys != CLAIM_KEYS:
-            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}")
+        if not CLAIM_KEYS <= keys <= CLAIM_KEYS | CLAIM_OPTIONAL:
+            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}, and "
+                            f"{sorted(CLAIM_OPTIONAL)}")
     ids = [claim.get("id") for claim in claims if isinstance(claim, dict)]
     problems += [f"{path}: claim id {id!r} is used twice" for id in sorted({i for i in ids if ids.count(i) > 1})]
     return problems

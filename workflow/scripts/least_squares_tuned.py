@@ -251,7 +251,7 @@ def plot(curves, rows, pdf, png, prov, note=None):
     return fig
 
 
-def values(settings, tuned, comparison, curves, cost):
+def values(settings, tuned, comparison, cost):
     """The numbers the text quotes (\\val{lst.…})."""
     out = {"lst.size": settings["size"], "lst.seeds": plural(len(settings["seeds"]), "seed"),
            "lst.threshold": tex_number(settings["threshold"]), "lst.check_every": settings["check_every"],
@@ -262,27 +262,25 @@ def values(settings, tuned, comparison, curves, cost):
         out[f"lst.{r.method}.lr"] = tex_number(r.lr)
         out[f"lst.{r.method}.momentum"] = f"{r.momentum:g}"
         out[f"lst.{r.method}.iterations"] = "not reached" if not r.reached else f"{r.iterations:.0f}"
-        last = curves[(curves["run"] == r.method) & (curves["iteration"] == curves["iteration"].max())]
-        out[f"lst.{r.method}.final_loss"] = tex_number(last["loss"].mean())
-        out[f"lst.{r.method}.final_grad_fro"] = tex_number(last["grad_fro"].mean())
+        out[f"lst.{r.method}.final_loss"] = tex_number(r.loss)
+        out[f"lst.{r.method}.final_grad_fro"] = tex_number(r.grad_fro)
     for r in comparison.itertuples():
         out[f"lst.{r.method}.spearman"] = "--" if math.isnan(r.spearman) else f"{r.spearman:.2f}"
         out[f"lst.{r.method}.median_ratio"] = "--" if math.isnan(r.median_ratio) else f"{r.median_ratio:.2f}"
         out[f"lst.{r.method}.reached_both"] = f"{r.reached_both}"
-    out["lst.claim"] = claim_sentence(summary_for_claim(tuned, curves), settings)
+    out["lst.claim"] = claim_sentence(summary_for_claim(tuned), settings)
     return out
 
 
 MIXED, BASELINES = ("f-muon", "s-muon"), ("nsgd", "muon", "sign")
 
 
-def summary_for_claim(tuned, curves):
+def summary_for_claim(tuned):
     """Per tuned method: iterations to the threshold (NaN: not reached on every seed), and the mean final loss
     and ‖∇F‖_F of its traced run."""
-    last = curves[curves["iteration"] == curves["iteration"].max()].groupby("run")[["loss", "grad_fro"]].mean()
-    frame = tuned.set_index("method")[["iterations", "reached", "seeds"]].join(last)
-    frame.loc[frame["reached"] < frame["seeds"], "iterations"] = math.nan
-    return frame[["iterations", "loss", "grad_fro"]]
+    frame = tuned.set_index("method")
+    return frame.assign(iterations=frame["iterations"].where(frame["reached"] == frame["seeds"]))[
+        ["iterations", "loss", "grad_fro"]]
 
 
 def claim_holds(summary):
@@ -383,6 +381,8 @@ def report_job(snakemake):
                            **compare_grids(mine, theirs_m)})
     comparison = pd.DataFrame(comparison)
     curves = pd.concat(read_csv(path, CURVE_COLUMNS, finite=CURVE_COLUMNS[5:]) for path in snakemake.input.curves)
+    last = curves[curves["iteration"] == curves["iteration"].max()].groupby("run")[["loss", "grad_fro"]].mean()
+    tuned = tuned.join(last, on="method").assign(size=settings["size"])
     cost = step_cost([(grids[m], e["max_iterations"]) for m, e in settings["tuned"].items()])
     write_csv(tuned, out.tuned, prov)
     write_csv(comparison, out.authors, prov)
@@ -390,7 +390,7 @@ def report_job(snakemake):
         f"the authors' grids were not found at {settings['authors']['dir']}" + (f"; {note}" if note else ""))
     write_tex(tuned_table(tuned, note), out.table, prov)
     write_tex(authors_table(comparison, authors_note), out.authors_table, prov)
-    write_tex(tex_values(values(settings, tuned, comparison, curves, cost)), out.values, prov)
+    write_tex(tex_values(values(settings, tuned, comparison, cost)), out.values, prov)
     families = {"tuned": list(settings["tuned"])}
     families |= {family: [f"{family}-{k}" for k in settings["ks"]] + [entry["tuned"]]
                  for family, entry in settings["k_runs"].items()}
