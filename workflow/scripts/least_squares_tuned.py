@@ -257,7 +257,14 @@ def values(settings, tuned, comparison, cost):
            "lst.threshold": tex_number(settings["threshold"]), "lst.check_every": settings["check_every"],
            "lst.iterations": settings["iterations"], "lst.ks": ", ".join(map(str, settings["ks"])),
            "lst.cells": int(sum(len(lr_grid(e["lr"])) for e in settings["tuned"].values()) * len(settings["momenta"])),
-           "lst.step_ms": f"{cost:.1f}"}
+           "lst.step_ms": f"{cost:.1f}", "lst.init_var": tex_number(settings["init_std"] ** 2),
+           "lst.polar_steps": settings["lmo_options"].get("polar_steps", 5),
+           "lst.polar_dtype": settings["polar_dtype"] or settings["dtype"], "lst.dtype": settings["dtype"]}
+    for method, entry in settings["tuned"].items():
+        out[f"lst.{method}.caps"] = entry["max_iterations"]
+        for option in ("alpha", "sign_lr_coeff"):
+            if option in entry["method"]:
+                out[f"lst.{method}.{option}"] = f"{entry['method'][option]:g}"
     for r in tuned.itertuples():
         out[f"lst.{r.method}.lr"] = tex_number(r.lr)
         out[f"lst.{r.method}.momentum"] = f"{r.momentum:g}"
