@@ -210,3 +210,14 @@ def test_the_quick_profile_builds_the_experiment_and_its_numbers_come_from_its_r
     if authors:
         assert "0.007, 0.5" in (workdir / "results/tables/least_squares_tuned_authors_table.tex").read_text().replace(
             r"\ensuremath{0.007}", "0.007")
+
+
+def test_the_register_quotes_v2s_table_as_the_script_compares_it():
+    import re
+    import yaml
+    register = {c["id"]: c for c in yaml.safe_load((REPO / "workflow/claims.yaml").read_text())}
+    for method, (lr, momentum, iterations) in lst.PAPER.items():
+        claim = register[f"lst.tuned.{method}"]
+        quoted = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", claim["paper"])]
+        assert claim["version"] == "v2" and momentum in quoted and iterations in quoted
+        assert lr in quoted or lr == pytest.approx(quoted[0] * quoted[1])  # SignSGD's 0.016 × 0.01
