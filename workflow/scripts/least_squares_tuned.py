@@ -25,7 +25,7 @@ import torch
 
 from job import REPO, BadResult, lmo_options, provenance, read_csv, run_rule, write_csv, write_tex
 from least_squares import gradient, random_psd
-from report import (data_note, distinct_labels, method_label, plural, save_figure, tex_label, tex_number, tex_table,
+from report import (data_mark, data_note, distinct_labels, method_label, plural, save_figure, tex_label, tex_number, tex_table,
                     tex_values)
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
@@ -276,6 +276,7 @@ def values(settings, tuned, comparison, cost):
         out[f"lst.{r.method}.median_ratio"] = "--" if math.isnan(r.median_ratio) else f"{r.median_ratio:.2f}"
         out[f"lst.{r.method}.reached_both"] = f"{r.reached_both}"
     out["lst.claim"] = claim_sentence(summary_for_claim(tuned), settings)
+    out["lst.mark"] = data_mark(settings["size"] == PAPER_SIZE)  # after each quoted result: n = 64 is no result
     return out
 
 
