@@ -272,8 +272,8 @@ def values(settings, tuned, comparison, cost):
         out[f"lst.{r.method}.final_loss"] = tex_number(r.loss)
         out[f"lst.{r.method}.final_grad_fro"] = tex_number(r.grad_fro)
     for r in comparison.itertuples():
-        out[f"lst.{r.method}.spearman"] = "--" if math.isnan(r.spearman) else f"{r.spearman:.2f}"
-        out[f"lst.{r.method}.median_ratio"] = "--" if math.isnan(r.median_ratio) else f"{r.median_ratio:.2f}"
+        out[f"lst.{r.method}.spearman"] = "--" if math.isnan(r.spearman) else tex_number(round(r.spearman, 2))
+        out[f"lst.{r.method}.median_ratio"] = "--" if math.isnan(r.median_ratio) else tex_number(round(r.median_ratio, 2))
         out[f"lst.{r.method}.reached_both"] = f"{r.reached_both}"
     out["lst.claim"] = claim_sentence(summary_for_claim(tuned), settings)
     out["lst.mark"] = data_mark(settings["size"] == PAPER_SIZE)  # after each quoted result: n = 64 is no result
