@@ -24,7 +24,7 @@ def inner(A, B):
 
 
 BUILTIN = ["nsgd", "sign", "muon", "neon", "fanion", "f-fanion", "f-muon", "f-neon", "s-fanion", "s-muon", "s-neon",
-           "schatten", "lp"]
+           "schatten", "lp", "gauss-southwell"]
 
 
 def test_every_builtin_is_registered():
@@ -356,6 +356,7 @@ def test_p_2_is_nsgd_exactly_and_the_limits_are_neon_muon_sign_and_gauss_southwe
     top = torch.zeros_like(M).flatten()
     i = M.abs().flatten().argmax()
     top[i] = torch.sign(M.flatten()[i])
+    assert torch.equal(fanions.lmo(M, "gauss-southwell"), top.view_as(M))
     torch.testing.assert_close(fanions.lmo(M, "lp", p=1 + 1 / 2048), top.view_as(M), rtol=0, atol=1e-12)
 
 

@@ -20,7 +20,9 @@ def lmo_ball_norm(points, lmo, **options):
 
 
 @pytest.mark.parametrize("spec", [{"lmo": "muon"}, {"lmo": "nsgd"}, {"lmo": "neon"}, {"lmo": "sign"}]
-                         + [{"lmo": name, "alpha": a} for name in ("f-muon", "f-neon") for a in (0.25, 0.5, 0.75)])
+                         + [{"lmo": name, "alpha": a} for name in ("f-muon", "f-neon") for a in (0.25, 0.5, 0.75)]
+                         + [{"lmo": "s-muon", "alpha": 0.5, "sign_lr_coeff": eta} for eta in (0.3, 1.0)]
+                         + [{"lmo": "schatten", "p": p} for p in (1.5, 4.0)])
 def test_lmo_boundary_has_norm_one(spec):
     """‖p‖ = 1 where ‖·‖ is the norm whose dual is the LMO's dual_norm (numerical dual, exact up to the grid)."""
     lmo, options = spec["lmo"], lmo_options(spec, EXACT)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
@@ -33,10 +34,23 @@ def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
 
 
 def test_appendix_c_and_table_1_verdicts_come_from_the_measured_checks():
-    checks = pd.concat([norm_balls.appendix_c_checks([0.5], 400, 2), norm_balls.registry_checks(fanions.LMOS)])
+    checks = pd.concat([norm_balls.appendix_c_checks([0.5], 400, 2), norm_balls.registry_checks(fanions.LMOS),
+                        norm_balls.table_1_checks(fanions.LMOS)])
     answers = verdicts.norm_ball_verdicts(checks, TESTS, {})
     assert answers["appc.fmuon_ball"][1] == "paper error" and answers["appc.l1_radius"][1] == "paper error"
-    assert answers["table1.registry"][1] == "reproduced"
+    assert answers["table1.registry"][1] == "reproduced" and "4 rows" in answers["table1.registry"][2]
+
+
+def test_table_1_verdict_fails_when_a_row_is_not_the_papers_formula(monkeypatch):
+    """The early drafts' Gauss–Southwell row put every index with gᵢ ≥ g_k at once: an LMO that does so is not the
+    paper's ℓ1 LMO, and the verdict must say it differs."""
+    def all_maxima(M):  # ones at every entry at least half the largest: the drafts' reading, not argmax
+        return torch.sign(M) * (M.abs() >= 0.5 * M.abs().amax(dim=(-2, -1), keepdim=True))
+    monkeypatch.setitem(fanions.LMOS, "gauss-southwell", fanions.LMOS["gauss-southwell"].__class__(
+        all_maxima, fanions.LMOS["gauss-southwell"].dual_norm, frozenset(), "", ""))
+    checks = pd.concat([norm_balls.appendix_c_checks([0.5], 400, 2), norm_balls.registry_checks(fanions.LMOS),
+                        norm_balls.table_1_checks(fanions.LMOS)])
+    assert verdicts.norm_ball_verdicts(checks, TESTS, {})["table1.registry"][1] == "differs"
 
 
 def airbench_runs(muon_mean, data="cifar10", runs=40, seed=0):

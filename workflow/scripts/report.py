@@ -58,14 +58,19 @@ def tex_values(values):
 
 def method_label(spec):
     """Display name of a method spec {lmo: ..., options}: "F-Muon α=0.5", "4-Fanion", a user LMO's own name."""
-    names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion"}
+    names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion",
+             "schatten": "Schatten", "lp": "lp"}
     lmo = spec["lmo"]
     prefix, _, base = lmo.rpartition("-") if lmo[:2] in ("f-", "s-") else ("", "", lmo)
     label = names.get(base, base)
     if "k" in spec:
         label = f"{spec['k']}-{label}"
+    if "p" in spec:
+        label = f"{label} p={spec['p']:g}"
     if prefix:
         label = f"{prefix.upper()}-{label} α={spec.get('alpha', 0.5):g}"
+    if "sign_lr_coeff" in spec:
+        label = f"{label} η={spec['sign_lr_coeff']:g}"
     return label
 
 
@@ -87,5 +92,6 @@ def distinct_labels(ids, labels):
 
 
 def tex_label(label):
-    """A method label for TeX: "F-Muon α=0.5" → "F-Muon $\\alpha=0.5$", the rest escaped."""
-    return re.sub(r"α=(\S+)", r"$\\alpha=\1$", tex_escape(label))
+    """A method label for TeX: "S-Muon α=0.5 η=0.01" → "S-Muon $\\alpha=0.5$ $\\eta=0.01$", the rest escaped."""
+    label = re.sub(r"α=(\S+)", r"$\\alpha=\1$", tex_escape(label))
+    return re.sub(r"η=(\S+)", r"$\\eta=\1$", label)
