@@ -337,12 +337,14 @@ def test_the_pipeline_extra_installs_what_the_report_needs():
 def test_a_bad_claims_register_stops_before_any_job(workdir):
     """The register is checked with the config: each claim with its keys, no id twice."""
     register = workdir / "workflow/claims.yaml"
-    register.write_text(register.read_text() + "- id: ls.size\n  where: §6.1\n  words: again\n  paper: x\n"
-                        "  test: {}\n  needs: nothing\n- id: new\n  words: no place\n")
+    register.write_text(register.read_text() + "- id: ls.size\n  version: [drafts]\n  where: §6.1\n  words: again\n"
+                        "  paper: x\n  test: {}\n  needs: nothing\n- id: new\n  words: no place\n"
+                        "- id: v3.claim\n  version: [v3]\n  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n")
     result = snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     assert "claim id 'ls.size' is used twice" in result.stdout
-    assert "keys ['id', 'words']; allowed: ['id', 'needs', 'paper', 'test', 'where', 'words']" in result.stdout
+    assert "keys ['id', 'words']; allowed: ['id', 'needs', 'paper', 'test', 'version', 'where', 'words']" in result.stdout
+    assert "claim 'v3.claim': version ['v3']; allowed: a list of ['drafts', 'v2']" in result.stdout
 
 
 @pytest.mark.slow

@@ -28,8 +28,9 @@ def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
     with pytest.raises(ValueError, match="not in workflow/claims.yaml"):
         verdicts.verdicts(REGISTER, {"made.up": ("", "reproduced", "")})
     markdown = verdicts.markdown(frame, {"scale": "quick", "git_commit": "abc1234"})
-    assert markdown.startswith("Scale **quick**, commit `abc1234`:") and "| §6.1 | the theory table is for m = n = 10 |" in markdown
-    assert "   * - §6.1\n     - the theory table is for m = n = 10" in verdicts.rst(frame, "intro")
+    assert markdown.startswith("Scale **quick**, commit `abc1234`:") and "| §6.1 | drafts | the theory table is for m = n = 10 |" in markdown
+    assert "   * - §6.1\n     - drafts\n     - the theory table is for m = n = 10" in verdicts.rst(frame, "intro")
+    assert set(frame.set_index("id")["version"]) <= {"drafts", "v2", "drafts, v2"}
     assert r"\textbf{paper error}" in verdicts.table(frame)
 
 

@@ -191,7 +191,8 @@ def finetune_problems(config):
     return problems
 
 
-CLAIM_KEYS = {"id", "where", "words", "paper", "test", "needs"}
+CLAIM_KEYS = {"id", "version", "where", "words", "paper", "test", "needs"}
+PAPER_VERSIONS = ("drafts", "v2")  # the early drafts; arXiv v2 (2025-12) and the journal version, which keeps its experiments
 
 
 def register_problems(path):
@@ -206,6 +207,9 @@ def register_problems(path):
         keys = set(claim) if isinstance(claim, dict) else set()
         if keys != CLAIM_KEYS:
             problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}")
+        elif not (isinstance(claim["version"], list) and claim["version"] and set(claim["version"]) <= set(PAPER_VERSIONS)):
+            problems.append(f"{path}, claim {claim['id']!r}: version {claim['version']!r}; allowed: a list of "
+                            f"{list(PAPER_VERSIONS)}, the versions of the paper that make the claim")
     ids = [claim.get("id") for claim in claims if isinstance(claim, dict)]
     problems += [f"{path}: claim id {id!r} is used twice" for id in sorted({i for i in ids if ids.count(i) > 1})]
     return problems

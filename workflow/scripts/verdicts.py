@@ -254,8 +254,8 @@ def verdicts(register, answers):
     for claim in register:
         ours, verdict, detail = answers.get(claim["id"], ("", NOT_CHECKED, f"needs {claim['needs']}"))
         assert verdict in VERDICTS, verdict
-        rows.append({"id": claim["id"], "where": claim["where"], "claim": claim["words"], "paper": claim["paper"],
-                     "ours": ours, "verdict": verdict, "detail": detail})
+        rows.append({"id": claim["id"], "version": ", ".join(claim["version"]), "where": claim["where"],
+                     "claim": claim["words"], "paper": claim["paper"], "ours": ours, "verdict": verdict, "detail": detail})
     return pd.DataFrame(rows)
 
 
@@ -284,7 +284,7 @@ def tex_text(text):
 
 
 def table(frame):
-    rows = [[tex_text(r.where), tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
+    rows = [[tex_text(r.where) + rf"\newline\emph{{{r.version}}}", tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
              tex_text(r.detail)] for r in frame.itertuples()]
     return tex_table("".join(rf">{{\raggedright\arraybackslash}}p{{{width}}}" for width in
                              ("1.1cm", "3.2cm", "1.8cm", "2.4cm", "1.7cm", "4.3cm")),
@@ -295,17 +295,17 @@ def table(frame):
 def markdown(frame, prov):
     """The register as a Markdown table, for the README, under the build it comes from."""
     lines = [f"Scale **{prov['scale']}**, commit `{prov['git_commit']}`:", "",
-             "| where | the paper says | paper | ours | verdict |", "|---|---|---|---|---|"]
-    lines += [f"| {r.where} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in frame.itertuples()]
+             "| where | version | the paper says | paper | ours | verdict |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.where} | {r.version} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in frame.itertuples()]
     return "\n".join(lines) + "\n"
 
 
 def rst(frame, intro):
     """The HTML report's front page: ``intro``, then the verdicts as a reStructuredText list table."""
     lines = [intro.rstrip(), "", "Verdicts", "--------", "", ".. list-table::", "   :header-rows: 1", "",
-             "   * - where", "     - the paper says", "     - paper", "     - ours", "     - verdict"]
+             "   * - where", "     - version", "     - the paper says", "     - paper", "     - ours", "     - verdict"]
     for r in frame.itertuples():
-        lines += [f"   * - {r.where}", f"     - {r.claim}", f"     - {r.paper}", f"     - {r.ours or '–'}",
+        lines += [f"   * - {r.where}", f"     - {r.version}", f"     - {r.claim}", f"     - {r.paper}", f"     - {r.ours or '–'}",
                   f"     - **{r.verdict}**"]
     return "\n".join(lines) + "\n"
 
