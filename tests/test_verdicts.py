@@ -190,3 +190,26 @@ def test_the_registers_paper_column_quotes_the_numbers_the_scripts_compare_again
         "t2.lanczos_fastest": {f(topk_timing.PAPER[m].values()) for m in ("cupy", "rsvd") for f in (min, max)}}
     for claim, numbers in constants.items():
         assert numbers <= quoted[claim], f"{claim}: the script's {sorted(numbers)}, quoted {sorted(quoted[claim])}"
+
+
+def test_a_superseded_claim_names_its_replacement_and_keeps_what_was_measured():
+    """The drafts' "α = −0.1 → 3.2818" is v2's α = 1.1 (the authors' sgd_coeff = −0.1): superseded, whatever ours."""
+    frame = verdicts.verdicts(REGISTER, {"ng.fmuon_neg": ("3.2900", "differs", "+0.008 from the paper's 3.2818")})
+    row = frame.set_index("id").loc["ng.fmuon_neg"]
+    assert row.verdict == "superseded" and row.version == "drafts" and row.ours == "3.2900"
+    assert "α = 1.1" in row.detail and "1 − c" in row.detail and "+0.008" in row.detail
+    assert frame.set_index("id").loc["ng.fmuon_a11", "version"] == "v2"
+
+
+def test_a_register_whose_superseded_by_does_not_name_a_v2_claim_is_refused(tmp_path):
+    """superseded_by must name a claim that v2 makes, on a claim that v2 does not: both ways to get it wrong fail."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+    import experiments
+    base = "  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n"
+    register = tmp_path / "claims.yaml"
+    register.write_text(f"- id: a\n  version: [drafts]\n{base}  superseded_by: {{id: b, why: y}}\n"
+                        f"- id: b\n  version: [drafts]\n{base}"
+                        f"- id: c\n  version: [drafts, v2]\n{base}  superseded_by: {{id: d, why: y}}\n"
+                        f"- id: d\n  version: [v2]\n{base}- id: e\n  version: [drafts]\n{base}  superseded_by: {{id: d, why: y}}\n")
+    problems = experiments.register_problems(register)
+    assert len(problems) == 2 and "claim 'a': superseded_by" in problems[0] and "claim 'c'" in problems[1]

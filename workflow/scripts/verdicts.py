@@ -7,6 +7,8 @@ pipeline measured, with a computed verdict.
     not checked at this scale  the experiment ran on other data or hardware than the claim needs, or not at
                                all (what it needs)
     paper error                the paper's number contradicts its own formula or a result it cites; both are shown
+    superseded                 an early draft's claim that the paper as last published (v2) replaced: which
+                               claim replaced it and how (our measurement, if any, beside it)
 
 One function per experiment reads that experiment's outputs and returns {claim id: (ours, verdict, detail)};
 the register says where the paper makes each claim, in which words, and what a full-scale check needs. A
@@ -22,7 +24,7 @@ from job import REPO, atomic_write, provenance, read_csv, read_provenance, run_r
 from report import tex_table, tex_values
 
 NOT_CHECKED = "not checked at this scale"
-VERDICTS = ("reproduced", "differs", "not reproduced", NOT_CHECKED, "paper error")
+VERDICTS = ("reproduced", "differs", "not reproduced", NOT_CHECKED, "paper error", "superseded")
 
 
 def pm(estimate, digits=2):
@@ -250,9 +252,13 @@ def verdicts(register, answers):
     unknown = sorted(set(answers) - {claim["id"] for claim in register})
     if unknown:
         raise ValueError(f"verdicts for claims not in workflow/claims.yaml: {unknown}")
-    rows = []
+    rows, by_id = [], {claim["id"]: claim for claim in register}
     for claim in register:
         ours, verdict, detail = answers.get(claim["id"], ("", NOT_CHECKED, f"needs {claim['needs']}"))
+        if "superseded_by" in claim:
+            later = by_id[claim["superseded_by"]["id"]]
+            verdict, detail = "superseded", (f"v2 has instead {later['where']} {later['words']}: {later['paper']} "
+                                             f"({claim['superseded_by']['why']}); ours: {detail}")
         assert verdict in VERDICTS, verdict
         rows.append({"id": claim["id"], "version": ", ".join(claim["version"]), "where": claim["where"],
                      "claim": claim["words"], "paper": claim["paper"], "ours": ours, "verdict": verdict, "detail": detail})
