@@ -121,3 +121,12 @@ def test_the_3d_figures_axis_labels_lie_inside_it():
         for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
             box = axis.label.get_window_extent(renderer)
             assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, axis.label
+
+
+def test_table_1_pairs_the_papers_rows_and_its_note_spans_its_four_columns():
+    """v2's rows from the registry, each with its measured error; the note spans the 4 columns of a preamble with
+    p{} widths (it once spanned len(preamble) = 82 columns, and LaTeX laid the table out 374 pt too wide)."""
+    table = nb.lmo_table(fanions.LMOS, nb.table_1_checks(fanions.LMOS))
+    assert r"$1$ & \texttt{gauss-southwell}" in table and r"& \texttt{neon}: $u_1 v_1^\top$ &" in table
+    assert r"$\infty$ & \texttt{sign}: $\operatorname{sign}(M)$ & \texttt{muon}: $UV^\top$" in table
+    assert r"\multicolumn{4}{l}" in table and report.column_count(r"l>{\raggedright}p{2cm}l") == 3

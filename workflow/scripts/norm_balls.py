@@ -154,10 +154,12 @@ def lmo_table(lmos, checks=None):
                            f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated"])
     header = [r"$p$ & $\ell_p$ ball of $\operatorname{vec} M$ & Schatten $S_p$ ball of $M = U\Sigma V^\top$"
               + (r" & error \\" if checks is not None else r" \\")]
-    note = (r"error: the largest entry of $|\lmo(M) - \text{the paper's formula}|$, both LMOs, Gaussian $12\times 8$,"
-            rf" float64; the open row at $p = {P_ROWS[1][2]:g}$") if checks is not None else None
-    return (tex_table("llll" if checks is not None else "lll", header, paired, note=note) + r"\par\medskip" + "\n"
-            + tex_table("lll", [r"other LMOs & the set it searches & $\lmo(M)$ \\"], others))
+    note = (r"error: $\max |\lmo(M) - \text{the paper's formula}|$, both LMOs, Gaussian $12\times 8$, float64,"
+            rf" $p = {P_ROWS[1][2]:g}$ in the open row") if checks is not None else None
+    wrap = r">{\raggedright\arraybackslash}p{%s}"  # long formulas wrap inside the text width
+    return (tex_table("l" + 2 * (wrap % "5.8cm") + ("l" if checks is not None else ""), header, paired, note=note)
+            + r"\par\medskip" + "\n"
+            + tex_table("l" + wrap % "6.4cm" + wrap % "5.2cm", [r"other LMOs & the set it searches & $\lmo(M)$ \\"], others))
 
 
 def paper_formulas(M, p):

@@ -40,6 +40,13 @@ def plural(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def column_count(align):
+    """The columns of a tabular preamble: "lrr" is 3, ">{\\raggedright}p{2cm}l" is 2 (groups in braces are not columns)."""
+    while "{" in align:
+        align = re.sub(r"\{[^{}]*\}", "", align)
+    return sum(char.isalpha() for char in align)
+
+
 def tex_table(align, header, rows, note=None, environment="tabular"):
     """A booktabs table (``environment`` tabular, or longtable across pages): the ``header`` lines (each ending
     in \\\\), then each row of cells (None: a rule between groups), then ``note`` in italics across the table."""
@@ -47,7 +54,7 @@ def tex_table(align, header, rows, note=None, environment="tabular"):
     lines = [rf"\begin{{{environment}}}{{{align}}}", *head]
     lines += [r"\midrule" if row is None else " & ".join(map(str, row)) + r" \\" for row in rows]
     if note:
-        lines += [r"\midrule", rf"\multicolumn{{{len(align)}}}{{l}}{{\footnotesize\emph{{{note}}}}} \\"]
+        lines += [r"\midrule", rf"\multicolumn{{{column_count(align)}}}{{l}}{{\footnotesize\emph{{{note}}}}} \\"]
     return "\n".join(lines + [r"\bottomrule", rf"\end{{{environment}}}", ""])
 
 
