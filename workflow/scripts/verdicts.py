@@ -247,21 +247,29 @@ def topk_verdicts(timing, tests, settings):
 
 
 # ---------------------------------------------------------------- the register and its outputs
-def verdicts(register, answers):
-    """One row per registered claim: its answer, or 'not checked at this scale' with what it needs."""
+def verdicts(register, answers, authors=None):
+    """One row per registered claim: its answer, or 'not checked at this scale' with what it needs; the authors'
+    runs (``authors``: their evidence, by claim id) beside it, and deciding the verdict where ours did not run."""
     unknown = sorted(set(answers) - {claim["id"] for claim in register})
     if unknown:
         raise ValueError(f"verdicts for claims not in workflow/claims.yaml: {unknown}")
+    authors = {} if authors is None else authors.set_index("id").to_dict("index")
     rows, by_id = [], {claim["id"]: claim for claim in register}
     for claim in register:
         ours, verdict, detail = answers.get(claim["id"], ("", NOT_CHECKED, f"needs {claim['needs']}"))
+        theirs = authors.get(claim["id"], {"authors": "", "verdict": "", "detail": ""})
+        if verdict == NOT_CHECKED and theirs["verdict"]:
+            verdict, detail = theirs["verdict"], f"from the authors' runs, not ours ({theirs['detail']}); ours {detail}"
+        elif theirs["authors"] or theirs["detail"]:
+            detail = f"{detail}; the authors' runs: {theirs['authors']} ({theirs['detail']})"
         if "superseded_by" in claim:
             later = by_id[claim["superseded_by"]["id"]]
             verdict, detail = "superseded", (f"v2 has instead {later['where']} {later['words']}: {later['paper']} "
                                              f"({claim['superseded_by']['why']}); ours: {detail}")
         assert verdict in VERDICTS, verdict
         rows.append({"id": claim["id"], "version": ", ".join(claim["version"]), "where": claim["where"],
-                     "claim": claim["words"], "paper": claim["paper"], "ours": ours, "verdict": verdict, "detail": detail})
+                     "claim": claim["words"], "paper": claim["paper"], "ours": ours, "authors": theirs["authors"],
+                     "verdict": verdict, "detail": detail})
     return pd.DataFrame(rows)
 
 
@@ -301,8 +309,9 @@ def table(frame):
 def markdown(frame, prov):
     """The register as a Markdown table, for the README, under the build it comes from."""
     lines = [f"Scale **{prov['scale']}**, commit `{prov['git_commit']}`:", "",
-             "| where | version | the paper says | paper | ours | verdict |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r.where} | {r.version} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in frame.itertuples()]
+             "| where | version | the paper says | paper | ours | the authors' runs | verdict |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.where} | {r.version} | {r.claim} | {r.paper} | {r.ours} | {r.authors} | **{r.verdict}** |"
+              for r in frame.itertuples()]
     return "\n".join(lines) + "\n"
 
 
@@ -347,7 +356,9 @@ def answers(inputs, tests):
 def verdicts_job(snakemake):
     settings, out = snakemake.params.settings, snakemake.output
     tests = {claim["id"]: claim.get("test", {}) for claim in settings["claims"]}
-    frame = verdicts(settings["claims"], answers(dict(snakemake.input.items()), tests))
+    inputs = dict(snakemake.input.items())
+    authors = read_csv(inputs.pop("authors"), ["id", "authors", "verdict", "detail"]).fillna("")
+    frame = verdicts(settings["claims"], answers(inputs, tests), authors)
     prov = provenance(snakemake)
     write_csv(frame, out.csv, prov)
     write_tex(table(frame), out.table, prov)
