@@ -144,7 +144,7 @@ OPTIONS = {  # the library's LMO options, each with its check and what it allows
     "polar_dtype": (lambda d: d is None or (isinstance(d, torch.dtype) and d.is_floating_point),
                     "None (bfloat16 on CUDA, the matrix's dtype elsewhere) or a floating-point torch.dtype"),
     "backend": (lambda b: b in BACKENDS, f"one of {sorted(BACKENDS)}"),
-    "rtol": (lambda r: is_number(r) and r > 0, "a finite number > 0"),
+    "rtol": (lambda r: is_number(r) and 0 < r < 1, "a number in (0, 1)"),
     "sign_lr_coeff": (_positive, "a finite number > 0"),   # η of the S-mixtures (register_mixture's scale)
     "p": (lambda p: is_number(p) and p > 1, "a finite number > 1 (p → 1 is neon, p → ∞ muon)"),
 }
