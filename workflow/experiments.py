@@ -192,10 +192,12 @@ def finetune_problems(config):
 
 
 CLAIM_KEYS = {"id", "where", "words", "paper", "test", "needs"}
+OPTIONAL_CLAIM_KEYS = {"version"}  # the paper's version that makes the claim (v2, ...)
 
 
 def register_problems(path):
-    """The claims register (config verdicts.register): a list of claims, each with exactly CLAIM_KEYS, ids unique."""
+    """The claims register (config verdicts.register): a list of claims, each with CLAIM_KEYS and perhaps
+    OPTIONAL_CLAIM_KEYS, ids unique."""
     import yaml
     if not Path(path).is_file():
         return [f"config key verdicts.register: no file {path!r}"]
@@ -204,8 +206,9 @@ def register_problems(path):
         return [f"config key verdicts.register: {path} is not a list of claims"]
     for i, claim in enumerate(claims):
         keys = set(claim) if isinstance(claim, dict) else set()
-        if keys != CLAIM_KEYS:
-            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}")
+        if not CLAIM_KEYS <= keys <= CLAIM_KEYS | OPTIONAL_CLAIM_KEYS:
+            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}, "
+                            f"and optionally {sorted(OPTIONAL_CLAIM_KEYS)}")
     ids = [claim.get("id") for claim in claims if isinstance(claim, dict)]
     problems += [f"{path}: claim id {id!r} is used twice" for id in sorted({i for i in ids if ids.count(i) > 1})]
     return problems
