@@ -358,9 +358,9 @@ def table(frame, ns, target):
         if len(met):
             t = met.iloc[0]
             verdict = lambda ok: "met" if ok else r"\textbf{missed}"  # noqa: E731
-            rows.append([rf"\multicolumn{{13}}{{l}}{{\footnotesize\emph{{target for our Lanczos: "
-                         rf"{t.ours_matvecs:.0f} matvecs against TRLan's {t.trlan_matvecs:.0f} ({verdict(t.matvecs_met)}), "
-                         rf"{t.speed_vs_arpack:.2f}$\times$ ARPACK's speed ({verdict(t.speed_met)}), side by side}}}}"])
+            rows.append([rf"\multicolumn{{13}}{{l}}{{\emph{{our Lanczos's target: {t.ours_matvecs:.0f} matvecs against "
+                         rf"TRLan's {t.trlan_matvecs:.0f} ({verdict(t.matvecs_met)}); {t.speed_vs_arpack:.2f}$\times$ "
+                         rf"ARPACK's speed, side by side ({verdict(t.speed_met)})}}}}"])
         rows.append(None)
     for r in ns.itertuples():
         rows.append([r.size, "--", LABEL[r.method], sci(r.time_s), count(r.matvecs), count(r.iterations),
@@ -373,15 +373,19 @@ def table(frame, ns, target):
 
 def values(frame, ns, target):
     """The numbers the text quotes: per row and method, per Newton–Schulz size, the claims' ratios."""
-    out = {"topkf64.device": frame.device.iloc[0] if len(frame) else ns.device.iloc[0],
+    out = {"topkf64.device": (frame if len(frame) else ns).device.iloc[0].replace("_", r"\_"),  # x86_64: TeX text
            "topkf64.threads": int((frame if len(frame) else ns).threads.iloc[0])}
     for r in frame.itertuples():
         key = f"topkf64.n{r.size}.k{r.k}.{r.method}"
         out |= {f"{key}.time": sci(r.time_s), f"{key}.matvecs": count(r.matvecs), f"{key}.iterations": count(r.iterations),
-                f"{key}.err1": sci(r.err1), f"{key}.err2": sci(r.err2), f"{key}.sigma": sci(r.sigma_error)}
+                f"{key}.err1": sci(r.err1), f"{key}.err2": sci(r.err2), f"{key}.sigma": sci(r.sigma_error),
+                f"{key}.target": sci(r.target), f"{key}.paper.time": sci(r.paper_time_s),
+                f"{key}.paper.matvecs": count(r.paper_matvecs)}
     for r in ns.itertuples():
         key = f"topkf64.ns.n{r.size}.{r.method}"
-        out |= {f"{key}.time": sci(r.time_s), f"{key}.iterations": count(r.iterations), f"{key}.err1": sci(r.err1)}
+        out |= {f"{key}.time": sci(r.time_s), f"{key}.iterations": count(r.iterations), f"{key}.err1": sci(r.err1),
+                f"topkf64.ns.n{r.size}.paper.iterations": count(r.paper_iterations),
+                f"topkf64.ns.n{r.size}.paper.time": sci(r.paper_time_s)}
     for t in target.itertuples():
         key = f"topkf64.n{t.size}.k{t.k}.target"
         out |= {f"{key}.speed": f"{t.speed_vs_arpack:.2f}", f"{key}.matvecs": f"{t.ours_matvecs:.0f}",
