@@ -98,6 +98,47 @@ def test_table_2_orderings_are_judged_only_on_the_papers_hardware():
     assert answers["t2.lanczos_fastest"][1] == "reproduced" and answers["t2.lanczos_vs_ns"][1] == "reproduced"
 
 
+def float64_summary(rsvd_s=2.1, arpack_s=0.7, arpack_err1=9e-5, rsvd_sigma=1e-6, ns_iterations=(27, 29), sizes=(500, 5000)):
+    """The summary topk_float64_report writes: RSVD and ARPACK at 500² (k = 5) and 5000² (k = 5), with the given times
+    (5000²), ARPACK's err₁ at 500², RSVD's σ error, and the cubic Newton–Schulz's iterations per size."""
+    rows = []
+    for n in sizes:
+        time = (rsvd_s, arpack_s) if n == 5000 else (0.02, 0.02)
+        rows += [{"table": "topk", "size": n, "k": 5, "method": "rsvd", "time_s": time[0], "matvecs": 5640,
+                  "iterations": 187, "err1": 9.7e-3, "err2": 9.6e-3, "sigma_error": rsvd_sigma, "reached": True},
+                 {"table": "topk", "size": n, "k": 5, "method": "arpack", "time_s": time[1], "matvecs": 180,
+                  "iterations": 90, "err1": arpack_err1 if n == 500 else 7e-3, "err2": 7e-3, "sigma_error": 1e-9,
+                  "reached": True}]
+    rows += [{"table": "newton-schulz", "size": n, "k": float("nan"), "method": "newton-schulz", "time_s": 1.0,
+              "matvecs": 2 * n * it, "iterations": it, "err1": 4e-3, "err2": float("nan"), "sigma_error": float("nan"),
+              "reached": True} for n, it in zip(sizes, ns_iterations)]
+    return pd.DataFrame(rows)
+
+
+def test_v2_section_4_verdicts_pass_on_the_papers_numbers():
+    answers = verdicts.topk_float64_verdicts(float64_summary(), TESTS, {})
+    assert {claim: answer[1] for claim, answer in answers.items()} == dict.fromkeys(
+        ["f64.trlan_vs_rsvd", "f64.trlan_error", "f64.rsvd_sigma", "f64.ns_iterations"], "reproduced")
+    assert "3.0× faster, 31× fewer matvecs" in answers["f64.trlan_vs_rsvd"][0]
+
+
+def test_v2_section_4_verdicts_fail_where_the_measurements_contradict_the_paper():
+    def verdict(claim, **summary):
+        return verdicts.topk_float64_verdicts(float64_summary(**summary), TESTS, {})[claim][1]
+    assert verdict("f64.trlan_vs_rsvd", arpack_s=1.5) == "differs"          # 1.4× faster only
+    assert verdict("f64.trlan_error", arpack_err1=5e-4) == "differs"        # 19× lower, not two orders
+    assert verdict("f64.rsvd_sigma", rsvd_sigma=5e-3) == "not reproduced"   # σ as wrong as the matrix
+    assert verdict("f64.ns_iterations", ns_iterations=(27, 35)) == "differs"
+
+
+def test_v2_section_4_verdicts_leave_out_the_rows_a_build_did_not_run():
+    quick = verdicts.topk_float64_verdicts(float64_summary(sizes=(500,), ns_iterations=(27,)), TESTS, {})
+    assert "f64.trlan_vs_rsvd" not in quick and quick["f64.trlan_error"][1] == "reproduced"
+    frame = verdicts.verdicts(REGISTER, quick).set_index("id")
+    assert frame.loc["f64.trlan_vs_rsvd", "verdict"] == "not checked at this scale"
+    assert "5000" in frame.loc["f64.trlan_vs_rsvd", "detail"]
+
+
 def test_section_5_verdicts_name_the_paper_error_from_measured_limits():
     import norm_asymptotics
     norms = norm_asymptotics.measure([128, 512], [1], [0, 1], 1.0)

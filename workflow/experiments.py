@@ -198,7 +198,8 @@ PAPER_VERSIONS = ("drafts", "v2")  # the early drafts; arXiv v2 (2025-12) and th
 
 
 def register_problems(path):
-    """The claims register (config verdicts.register): a list of claims, each with exactly CLAIM_KEYS, ids unique."""
+    """The claims register (config verdicts.register): a list of claims, each with CLAIM_KEYS and perhaps
+    OPTIONAL_CLAIM_KEYS, ids unique."""
     import yaml
     if not Path(path).is_file():
         return [f"config key verdicts.register: no file {path!r}"]

@@ -246,6 +246,57 @@ def topk_verdicts(timing, tests, settings):
                                  else "not reproduced", "Lanczos against 5 Newton–Schulz steps")}
 
 
+def topk_float64_verdicts(summary, tests, settings):
+    """v2 §4, from the float64 CPU table: ARPACK stands for TRLan (CuPy's has no CPU build), each method at the
+    paper's err₁ for it. A claim whose rows were not run (the quick profile has no 5000² row) is not answered."""
+    topk, ns = summary[summary["table"] == "topk"], summary[summary["table"] == "newton-schulz"]
+    at = {(int(r.size), int(r.k), r.method): r for r in topk.itertuples()}
+    out = {}
+    large = [(n, k) for n, k, method in at if n >= 5000 and method == "arpack" and (n, k, "rsvd") in at]
+    if large:
+        test, parts, agree = tests["f64.trlan_vs_rsvd"], [], True
+        for n, k in large:
+            trlan, rsvd = at[n, k, "arpack"], at[n, k, "rsvd"]
+            speed, fewer = rsvd.time_s / trlan.time_s, rsvd.matvecs / trlan.matvecs
+            agree &= bool(trlan.reached and rsvd.reached and speed >= test["speedup"] and fewer >= test["matvec_ratio"])
+            parts.append(f"{speed:.1f}× faster, {fewer:.0f}× fewer matvecs ({n}², k = {k})")
+            if (n, k, "lanczos") in at:
+                ours = at[n, k, "lanczos"]
+                parts[-1] += f"; our Lanczos {rsvd.time_s / ours.time_s:.1f}×, {rsvd.matvecs / ours.matvecs:.0f}×"
+        out["f64.trlan_vs_rsvd"] = ("; ".join(parts), "reproduced" if agree else "differs",
+                                    "ARPACK (TRLan's CPU stand-in) against fanions' RSVD, each at the paper's err₁ for it")
+    small = [(n, k) for n, k, method in at if n < 5000 and method == "arpack" and (n, k, "rsvd") in at]
+    if small:
+        test, parts, agree = tests["f64.trlan_error"], [], True
+        for n, k in small:
+            trlan, rsvd = at[n, k, "arpack"], at[n, k, "rsvd"]
+            lower, slower = rsvd.err1 / trlan.err1, trlan.time_s / rsvd.time_s
+            agree &= bool(lower >= 10 ** test["orders"] and slower <= test["time_ratio"])
+            parts.append(f"k = {k}: err₁ {lower:.0f}× lower in {slower:.2f}× RSVD's time")
+        out["f64.trlan_error"] = ("; ".join(parts), "reproduced" if agree else "differs",
+                                  f"ARPACK against RSVD at {small[0][0]}²: err₁ at least 10^{test['orders']} lower in at "
+                                  f"most {test['time_ratio']}× the time")
+    rsvd = [r for (n, k, method), r in at.items() if method == "rsvd"]
+    if rsvd:
+        ratio = tests["f64.rsvd_sigma"]["ratio"]
+        worst = max(r.sigma_error / r.err2 for r in rsvd)
+        lanczos = max((r.sigma_error / r.err2 for (n, k, method), r in at.items() if method in ("lanczos", "arpack")),
+                      default=float("nan"))
+        contrast = ("they get σ right too: the paper's contrast, TRLan's σ less accurate, does not show" if lanczos <= ratio
+                    else "theirs is less accurate, as the paper says of TRLan")
+        out["f64.rsvd_sigma"] = (f"σ error ≤ {worst:.1e} × err₂", "reproduced" if worst <= ratio else "not reproduced",
+                                 f"RSVD's worst relative σ error over its err₂, every row (at most {ratio:g}); the "
+                                 f"Lanczos methods': up to {lanczos:.1e}, so {contrast}")
+    cubic = ns[ns["method"] == "newton-schulz"]
+    if len(cubic):
+        test = tests["f64.ns_iterations"]
+        inside = cubic["reached"].astype(bool).all() and cubic["iterations"].between(test["low"], test["high"]).all()
+        out["f64.ns_iterations"] = (", ".join(f"{r.iterations:.0f} ({r.size:.0f}²)" for r in cubic.itertuples()),
+                                    "reproduced" if inside else "differs",
+                                    "the cubic Newton–Schulz's iterations to the paper's err₁ of UVᵀ, from X₀ = M/‖M‖_F")
+    return out
+
+
 # ---------------------------------------------------------------- the register and its outputs
 def verdicts(register, answers, authors=None):
     """One row per registered claim: its answer, or 'not checked at this scale' with what it needs; the authors'
@@ -340,6 +391,8 @@ READS = {  # experiment: (the columns of its output that the verdicts read, the 
     "nanogpt": (["lmo", "alpha", "lr", "source", "seeds", "mean", "std"], nanogpt_verdicts),
     "finetune": (["optimizer", "width", "censored", "width_low", "width_high", "best"], finetune_verdicts),
     "topk_timing": (["matrix", "k", "m", "method", "reached", "time_ms", "device"], topk_verdicts),
+    "topk_float64": (["table", "size", "k", "method", "time_s", "matvecs", "iterations", "err1", "err2", "sigma_error",
+                      "reached"], topk_float64_verdicts),
 }
 
 
