@@ -67,6 +67,28 @@ def finetune_grid(config):
             for name in ft["compare"]}
 
 
+def least_squares_tuned_runs(config):
+    """{group: {run id: (tuned method, method spec, k)}} of the traced least-squares runs, one job per group:
+    "tuned", the tuned methods themselves; then per k family its Fanion-k ("fanion-2") at its family's tuned
+    (lr, momentum)."""
+    section = config["least_squares_tuned"]
+    groups = {"tuned": {method: (method, entry["method"], None) for method, entry in section["tuned"].items()}}
+    for family, entry in section["k_runs"].items():
+        groups[family] = {f"{family}-{k}": (entry["tuned"], {**entry["method"], "k": k}, k) for k in section["ks"]}
+    return groups
+
+
+def lr_grid_problems(path, grid):
+    """An lr grid {start, stop, step} (the schema has checked each is > 0) that steps from start to stop."""
+    if grid["stop"] < grid["start"]:
+        return [f"config key {path}.stop: {grid['stop']} is below start = {grid['start']}; allowed: stop >= start"]
+    count = (grid["stop"] - grid["start"]) / grid["step"]
+    if abs(count - round(count)) > 1e-6:
+        return [f"config key {path}.step: {grid['step']} does not step from start = {grid['start']} to stop = "
+                f"{grid['stop']} ({count:.3g} steps); allowed: (stop - start) / step a whole number"]
+    return []
+
+
 # ---------------------------------------------------------------- checks across keys
 def method_specs(node, path=()):
     """Every method spec in the config (a mapping with an 'lmo' key), with its key path."""
@@ -94,14 +116,15 @@ def method_problems(config):
             problems.append(f"config key {path}: {error}" + ("; an LMO of your own: list its file in the config key "
                                                             "extra_lmos" if unknown else ""))
     options = sorted(set().union(*(lmo.options for lmo in fanions.LMOS.values())))
-    for key, value in config["least_squares"]["lmo_options"].items():  # given to every LMO that takes them
-        takers = [name for name, lmo in fanions.LMOS.items() if key in lmo.options]
-        try:
-            if not takers:
-                raise ValueError(f"no LMO takes option {key!r}; allowed: {options}")
-            fanions.check_options(takers[0], {key: value})
-        except ValueError as error:
-            problems.append(f"config key least_squares.lmo_options.{key}: {error}")
+    for section in ("least_squares", "least_squares_tuned"):
+        for key, value in config[section]["lmo_options"].items():  # given to every LMO that takes them
+            takers = [name for name, lmo in fanions.LMOS.items() if key in lmo.options]
+            try:
+                if not takers:
+                    raise ValueError(f"no LMO takes option {key!r}; allowed: {options}")
+                fanions.check_options(takers[0], {key: value})
+            except ValueError as error:
+                problems.append(f"config key {section}.lmo_options.{key}: {error}")
     return problems
 
 
@@ -132,6 +155,16 @@ def consistency_problems(config):
                     problems.append(f"config key airbench.experiments.{name}.sweep.{method}.{option}: {values} name "
                                     f"one run twice ({', '.join(ids)}); allowed: values that differ in their first 6 "
                                     "significant digits")
+    lst = config["least_squares_tuned"]
+    for name, entry in lst["tuned"].items():
+        problems += lr_grid_problems(f"least_squares_tuned.tuned.{name}.lr", entry["lr"])
+    for name, entry in lst["k_runs"].items():
+        if entry["tuned"] not in lst["tuned"]:
+            problems.append(f"config key least_squares_tuned.k_runs.{name}.tuned: {entry['tuned']!r} is not a tuned "
+                            f"method; allowed: {sorted(lst['tuned'])}")
+    if "tuned" in lst["k_runs"]:
+        problems.append("config key least_squares_tuned.k_runs.tuned: 'tuned' names the tuned methods' own runs; "
+                        "allowed: any other family id")
     if max(tt["ks"]) >= tt["size"]:
         problems.append(f"config key topk_timing.ks: k = {max(tt['ks'])} is not below topk_timing.size = {tt['size']}; "
                         f"allowed: 1 to {tt['size'] - 1}")

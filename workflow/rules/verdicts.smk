@@ -5,6 +5,7 @@ VD = config["verdicts"]
 check_yaml(VD["register"])  # a syntax error names its line
 VD_READS = {  # experiment: the output its claims are checked against (the experiments' .smk are included first)
     "least_squares": rules.least_squares_table.output.errata,
+    "least_squares_tuned": rules.least_squares_tuned_report.output.tuned,
     "norm_asymptotics": rules.norm_asymptotics_report.output.limits,
     "norm_balls": rules.norm_ball_checks.output[0],
     "airbench": rules.airbench_table.output.runs,
