@@ -120,6 +120,7 @@ def test_v2_section_4_verdicts_pass_on_the_papers_numbers():
     assert {claim: answer[1] for claim, answer in answers.items()} == dict.fromkeys(
         ["f64.trlan_vs_rsvd", "f64.trlan_error", "f64.rsvd_sigma", "f64.ns_iterations"], "reproduced")
     assert "3.0× faster, 31× fewer matvecs" in answers["f64.trlan_vs_rsvd"][0]
+    assert r"err$_2$" in verdicts.table(verdicts.verdicts(REGISTER, answers))  # every character of ours has TeX
 
 
 def test_v2_section_4_verdicts_fail_where_the_measurements_contradict_the_paper():

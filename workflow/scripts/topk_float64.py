@@ -322,7 +322,7 @@ def lanczos_target(frame):
                      "matvecs_met": bool(ours.reached and ours.matvecs <= ours.paper_matvecs),
                      "speed_met": bool(ours.reached and theirs.time_s >= ours.time_s),
                      "load": max(ours.load_before, ours.load_after, theirs.load_before, theirs.load_after),
-                     "threads": ours.threads, "device": ours.device})
+                     "threads": ours.threads, "device": ours.device, "reps": ours.reps})
     return pd.DataFrame(rows)
 
 

@@ -307,8 +307,8 @@ def topk_float64_verdicts(summary, tests, settings):
             agree &= bool(lower >= 10 ** test["orders"] and slower <= test["time_ratio"])
             parts.append(f"k = {k}: err₁ {lower:.0f}× lower in {slower:.2f}× RSVD's time")
         out["f64.trlan_error"] = ("; ".join(parts), "reproduced" if agree else "differs",
-                                  f"ARPACK against RSVD at {small[0][0]}²: err₁ at least 10^{test['orders']} lower in at "
-                                  f"most {test['time_ratio']}× the time")
+                                  f"ARPACK against RSVD at {small[0][0]}²: err₁ at least {10 ** test['orders']:g}× lower in "
+                                  f"at most {test['time_ratio']}× the time")
     rsvd = [r for (n, k, method), r in at.items() if method == "rsvd"]
     if rsvd:
         ratio = tests["f64.rsvd_sigma"]["ratio"]
@@ -360,7 +360,7 @@ def verdicts(register, answers, authors=None):
 TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_", "$": r"\$", "^": r"\^{}",
        "§": "Sec.~", "±": r"$\pm$", "²": r"$^2$", "·": r"$\cdot$", "½": r"$\frac12$", "Δ": r"$\Delta$",
        "α": r"$\alpha$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "η": r"$\eta$", "σ": r"$\sigma$", "–": "--",
-       "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "ℓ": r"$\ell$", "→": r"$\to$",
+       "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "₂": r"$_2$", "ᵀ": r"$^\top$", "ℓ": r"$\ell$", "→": r"$\to$",
        "∇": r"$\nabla$", "−": r"$-$", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
        "≥": r"$\ge$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$", "~": r"$\sim$",
        "<": r"$<$", ">": r"$>$", "|": r"$|$"}
