@@ -417,3 +417,16 @@ def test_fanion_steps_an_s_muon_group_with_its_sign_lr_coeff():
     for P, P0, eta in ((W, W0, 0.003), (V, V0, 0.01)):
         expected = P0 - 0.1 * (0.5 * fanions.lmo(P.grad, "muon") + 0.5 * eta * torch.sign(P.grad))
         torch.testing.assert_close(P.detach(), expected)
+
+
+def test_the_cubic_newton_schulz_converges_to_the_polar_factor_and_forms_no_fifth_power(matrices):
+    """X ← (3X − XXᵀX)/2 from M/‖M‖_F: UVᵀ to float64 rounding after enough steps (log_{1.5} of the condition number
+    and a few more), and the scalar cubic applied to each σ after any number of them (to the 1e-7 guard of a zero
+    M in the normalisation)."""
+    for M in (matrices["tall"], matrices["square"], matrices["batched"]):
+        U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+        torch.testing.assert_close(fanions.polar(M, "newton-schulz-cubic", 60), U @ Vh, rtol=0, atol=1e-12)
+        x = S / M.norm(dim=(-2, -1), keepdim=True)[..., 0]
+        for _ in range(4):
+            x = 1.5 * x - 0.5 * x**3
+        torch.testing.assert_close(fanions.newton_schulz_cubic(M, 4), (U * x.unsqueeze(-2)) @ Vh, rtol=0, atol=1e-8)

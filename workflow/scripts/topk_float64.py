@@ -36,6 +36,7 @@ from job import device_name, provenance, read_csv, run_rule, write_csv, write_te
 from report import tex_table, tex_values
 from topk_timing import counting_operator, relative_error, repeated_time, timed
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
+from fanions.polar import NEWTON_SCHULZ_CUBIC
 
 # v2 §4, arxiv_version/main.tex of alexlegeartis/Neon at 421ba1f: (n, k) → paper method → its numbers
 PAPER = {
@@ -229,27 +230,16 @@ def measure_row(size, k, methods, reps, seed=0, paper_row=None):
 # ---------------------------------------------------------------------------------------------
 # Newton–Schulz: UVᵀ by an odd polynomial applied to every singular value
 
-CUBIC = ((1.5, -0.5, 0.0),)  # X ← (3X − XXᵀX)/2: converges to UVᵀ for σ/‖M‖_F in (0, 1]
 PRODUCTS_PER_STEP = {"newton-schulz": 2, "polar-express": 3}  # n×n products per step, each n matvecs
-
-
-def newton_schulz(M, steps):
-    """The classical cubic Newton–Schulz from X₀ = M/‖M‖_F, which the paper's counts imply (2n products an
-    iteration, 27 of them from σ_min/‖M‖_F ≈ 1e-4 at 500²): two n×n products per step. fanions.newton_schulz is
-    Muon's quintic, which stops with σ in [0.7, 1.2] and never reaches these targets; fanions' odd-polynomial
-    step would also form (XXᵀ)² for the cubic, at zero weight."""
-    X = M / M.norm()
-    for _ in range(steps):
-        X = torch.addmm(X, X @ X.mT, X, beta=1.5, alpha=-0.5)
-    return X
 
 
 def design(method, steps):
     """(coefficients per step, the safety factor X₀ = M/(f‖M‖_F) is divided by) of a polar method."""
-    return (CUBIC * steps, 1.0) if method == "newton-schulz" else fanions.polar_express_design(steps)
+    return ((NEWTON_SCHULZ_CUBIC,) * steps, 1.0) if method == "newton-schulz" else fanions.polar_express_design(steps)
 
 
-POLAR_RUNS = {"newton-schulz": newton_schulz, "polar-express": fanions.polar_express}
+POLAR_RUNS = {"newton-schulz": fanions.newton_schulz_cubic, "polar-express": fanions.polar_express}  # the paper's
+# Newton–Schulz is the classical cubic (its counts: 2n products a step, 27 steps at 500²), not Muon's quintic
 
 
 def polar_error(sigma, method, steps):
