@@ -20,7 +20,9 @@ def lmo_ball_norm(points, lmo, **options):
 
 
 @pytest.mark.parametrize("spec", [{"lmo": "muon"}, {"lmo": "nsgd"}, {"lmo": "neon"}, {"lmo": "sign"}]
-                         + [{"lmo": name, "alpha": a} for name in ("f-muon", "f-neon") for a in (0.25, 0.5, 0.75)])
+                         + [{"lmo": name, "alpha": a} for name in ("f-muon", "f-neon") for a in (0.25, 0.5, 0.75)]
+                         + [{"lmo": "s-muon", "alpha": 0.5, "sign_lr_coeff": eta} for eta in (0.3, 1.0)]
+                         + [{"lmo": "schatten", "p": p} for p in (1.5, 4.0)])
 def test_lmo_boundary_has_norm_one(spec):
     """‖p‖ = 1 where ‖·‖ is the norm whose dual is the LMO's dual_norm (numerical dual, exact up to the grid)."""
     lmo, options = spec["lmo"], lmo_options(spec, EXACT)
@@ -119,3 +121,12 @@ def test_the_3d_figures_axis_labels_lie_inside_it():
         for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
             box = axis.label.get_window_extent(renderer)
             assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, axis.label
+
+
+def test_table_1_pairs_the_papers_rows_and_its_note_spans_its_four_columns():
+    """v2's rows from the registry, each with its measured error; the note spans the 4 columns of a preamble with
+    p{} widths (it once spanned len(preamble) = 82 columns, and LaTeX laid the table out 374 pt too wide)."""
+    table = nb.lmo_table(fanions.LMOS, nb.table_1_checks(fanions.LMOS))
+    assert r"$1$ & \texttt{gauss-southwell}" in table and r"& \texttt{neon}: $u_1 v_1^\top$ &" in table
+    assert r"$\infty$ & \texttt{sign}: $\operatorname{sign}(M)$ & \texttt{muon}: $UV^\top$" in table
+    assert r"\multicolumn{4}{l}" in table and report.column_count(r"l>{\raggedright}p{2cm}l") == 3

@@ -44,6 +44,13 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
                                                         "list its file in the config key extra_lmos"]),
     (["least_squares={methods: {fm: {lmo: f-muon, k: 3}}}"], ["config key least_squares.methods.fm", "['k']", "alpha"]),
     (["least_squares={methods: {fm: {lmo: f-muon, alpha: [1]}}}"], ["least_squares.methods.fm.alpha", "number"]),
+    (["least_squares={methods: {sm: {lmo: s-muon, sign_lr_coeff: 0}}}"],
+     ["config key least_squares.methods.sm.sign_lr_coeff", "allowed: > 0"]),
+    (["least_squares={methods: {sm: {lmo: s-muon, sign_lr_coeff: [0.01]}}}"],
+     ["config key least_squares.methods.sm.sign_lr_coeff", "number"]),
+    (["least_squares={methods: {sp: {lmo: schatten, p: 1}}}"], ["config key least_squares.methods.sp.p", "allowed: > 1"]),
+    (["least_squares={methods: {fm: {lmo: f-muon, sign_lr_coeff: 0.01}}}"],
+     ["config key least_squares.methods.fm", "['sign_lr_coeff']", "alpha"]),
     (["least_squares={lmo_options: {polar: foo}}"], ["config key least_squares.lmo_options.polar", "'foo'", "'newton-schulz'"]),
     (["least_squares={lmo_options: {polr: svd}}"], ["config key least_squares.lmo_options.polr", "'polar'"]),
     (["topk_timing={momentum_run: adam}"], ["config key topk_timing.momentum_run", "'adam'", "'muon-lr0.05'"]),
@@ -330,12 +337,15 @@ def test_the_pipeline_extra_installs_what_the_report_needs():
 def test_a_bad_claims_register_stops_before_any_job(workdir):
     """The register is checked with the config: each claim with its keys, no id twice."""
     register = workdir / "workflow/claims.yaml"
-    register.write_text(register.read_text() + "- id: ls.size\n  where: §6.1\n  words: again\n  paper: x\n"
-                        "  test: {}\n  needs: nothing\n- id: new\n  words: no place\n")
+    register.write_text(register.read_text() + "- id: ls.size\n  version: [drafts]\n  where: §6.1\n  words: again\n"
+                        "  paper: x\n  test: {}\n  needs: nothing\n- id: new\n  words: no place\n"
+                        "- id: v3.claim\n  version: [v3]\n  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n")
     result = snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     assert "claim id 'ls.size' is used twice" in result.stdout
-    assert "keys ['id', 'words']; allowed: ['id', 'needs', 'paper', 'test', 'where', 'words']" in result.stdout
+    assert ("keys ['id', 'words']; allowed: ['id', 'needs', 'paper', 'test', 'version', 'where', 'words'] and "
+            "optionally ['authors', 'superseded_by']") in result.stdout
+    assert "claim 'v3.claim': version ['v3']; allowed: a list of ['drafts', 'v2']" in result.stdout
 
 
 @pytest.mark.slow

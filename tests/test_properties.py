@@ -25,7 +25,7 @@ TOL = {dtype: (64 if torch.finfo(dtype).bits > 16 else 4) * torch.finfo(dtype).e
 PRIMAL = {"nsgd": lambda D, o: norms.frobenius(D), "sign": lambda D, o: D.abs().amax(dim=(-2, -1)),
           "muon": lambda D, o: norms.spectral(D), "neon": lambda D, o: norms.nuclear(D),
           "fanion": lambda D, o: norms.ky_fan_dual(D, o["k"]), "schatten": lambda D, o: norms.schatten(D, o["p"]),
-          "lp": lambda D, o: norms.lp(D, o["p"])}
+          "lp": lambda D, o: norms.lp(D, o["p"]), "gauss-southwell": lambda D, o: norms.l1(D)}
 NAMES = sorted(fanions.LMOS)  # the built-ins (and whatever a plugin registered at import)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
@@ -27,16 +28,30 @@ def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
     with pytest.raises(ValueError, match="not in workflow/claims.yaml"):
         verdicts.verdicts(REGISTER, {"made.up": ("", "reproduced", "")})
     markdown = verdicts.markdown(frame, {"scale": "quick", "git_commit": "abc1234"})
-    assert markdown.startswith("Scale **quick**, commit `abc1234`:") and "| §6.1 | the theory table is for m = n = 10 |" in markdown
-    assert "   * - §6.1\n     - the theory table is for m = n = 10" in verdicts.rst(frame, "intro")
+    assert markdown.startswith("Scale **quick**, commit `abc1234`:") and "| §6.1 | drafts | the theory table is for m = n = 10 |" in markdown
+    assert "   * - §6.1\n     - drafts\n     - the theory table is for m = n = 10" in verdicts.rst(frame, "intro")
+    assert set(frame.set_index("id")["version"]) <= {"drafts", "v2", "drafts, v2"}
     assert r"\textbf{paper error}" in verdicts.table(frame)
 
 
 def test_appendix_c_and_table_1_verdicts_come_from_the_measured_checks():
-    checks = pd.concat([norm_balls.appendix_c_checks([0.5], 400, 2), norm_balls.registry_checks(fanions.LMOS)])
+    checks = pd.concat([norm_balls.appendix_c_checks([0.5], 400, 2), norm_balls.registry_checks(fanions.LMOS),
+                        norm_balls.table_1_checks(fanions.LMOS)])
     answers = verdicts.norm_ball_verdicts(checks, TESTS, {})
     assert answers["appc.fmuon_ball"][1] == "paper error" and answers["appc.l1_radius"][1] == "paper error"
-    assert answers["table1.registry"][1] == "reproduced"
+    assert answers["table1.registry"][1] == "reproduced" and "4 rows" in answers["table1.registry"][2]
+
+
+def test_table_1_verdict_fails_when_a_row_is_not_the_papers_formula(monkeypatch):
+    """The early drafts' Gauss–Southwell row put every index with gᵢ ≥ g_k at once: an LMO that does so is not the
+    paper's ℓ1 LMO, and the verdict must say it differs."""
+    def all_maxima(M):  # ones at every entry at least half the largest: the drafts' reading, not argmax
+        return torch.sign(M) * (M.abs() >= 0.5 * M.abs().amax(dim=(-2, -1), keepdim=True))
+    monkeypatch.setitem(fanions.LMOS, "gauss-southwell", fanions.LMOS["gauss-southwell"].__class__(
+        all_maxima, fanions.LMOS["gauss-southwell"].dual_norm, frozenset(), "", ""))
+    checks = pd.concat([norm_balls.appendix_c_checks([0.5], 400, 2), norm_balls.registry_checks(fanions.LMOS),
+                        norm_balls.table_1_checks(fanions.LMOS)])
+    assert verdicts.norm_ball_verdicts(checks, TESTS, {})["table1.registry"][1] == "differs"
 
 
 def airbench_runs(muon_mean, data="cifar10", runs=40, seed=0):
@@ -81,6 +96,48 @@ def test_table_2_orderings_are_judged_only_on_the_papers_hardware():
                         for k in (1, 10) for method, time in (("lanczos", 1.0), ("rsvd", 3.0), ("newton-schulz", 2.0))])
     answers = verdicts.topk_verdicts(gpu, TESTS, {})
     assert answers["t2.lanczos_fastest"][1] == "reproduced" and answers["t2.lanczos_vs_ns"][1] == "reproduced"
+
+
+def float64_summary(rsvd_s=2.1, arpack_s=0.7, arpack_err1=9e-5, rsvd_sigma=1e-6, ns_iterations=(27, 29), sizes=(500, 5000)):
+    """The summary topk_float64_report writes: RSVD and ARPACK at 500² (k = 5) and 5000² (k = 5), with the given times
+    (5000²), ARPACK's err₁ at 500², RSVD's σ error, and the cubic Newton–Schulz's iterations per size."""
+    rows = []
+    for n in sizes:
+        time = (rsvd_s, arpack_s) if n == 5000 else (0.02, 0.02)
+        rows += [{"table": "topk", "size": n, "k": 5, "method": "rsvd", "time_s": time[0], "matvecs": 5640,
+                  "iterations": 187, "err1": 9.7e-3, "err2": 9.6e-3, "sigma_error": rsvd_sigma, "reached": True},
+                 {"table": "topk", "size": n, "k": 5, "method": "arpack", "time_s": time[1], "matvecs": 180,
+                  "iterations": 90, "err1": arpack_err1 if n == 500 else 7e-3, "err2": 7e-3, "sigma_error": 1e-9,
+                  "reached": True}]
+    rows += [{"table": "newton-schulz", "size": n, "k": float("nan"), "method": "newton-schulz", "time_s": 1.0,
+              "matvecs": 2 * n * it, "iterations": it, "err1": 4e-3, "err2": float("nan"), "sigma_error": float("nan"),
+              "reached": True} for n, it in zip(sizes, ns_iterations)]
+    return pd.DataFrame(rows)
+
+
+def test_v2_section_4_verdicts_pass_on_the_papers_numbers():
+    answers = verdicts.topk_float64_verdicts(float64_summary(), TESTS, {})
+    assert {claim: answer[1] for claim, answer in answers.items()} == dict.fromkeys(
+        ["f64.trlan_vs_rsvd", "f64.trlan_error", "f64.rsvd_sigma", "f64.ns_iterations"], "reproduced")
+    assert "3.0× faster, 31× fewer matvecs" in answers["f64.trlan_vs_rsvd"][0]
+    assert r"err$_2$" in verdicts.table(verdicts.verdicts(REGISTER, answers))  # every character of ours has TeX
+
+
+def test_v2_section_4_verdicts_fail_where_the_measurements_contradict_the_paper():
+    def verdict(claim, **summary):
+        return verdicts.topk_float64_verdicts(float64_summary(**summary), TESTS, {})[claim][1]
+    assert verdict("f64.trlan_vs_rsvd", arpack_s=1.5) == "differs"          # 1.4× faster only
+    assert verdict("f64.trlan_error", arpack_err1=5e-4) == "differs"        # 19× lower, not two orders
+    assert verdict("f64.rsvd_sigma", rsvd_sigma=5e-3) == "not reproduced"   # σ as wrong as the matrix
+    assert verdict("f64.ns_iterations", ns_iterations=(27, 35)) == "differs"
+
+
+def test_v2_section_4_verdicts_leave_out_the_rows_a_build_did_not_run():
+    quick = verdicts.topk_float64_verdicts(float64_summary(sizes=(500,), ns_iterations=(27,)), TESTS, {})
+    assert "f64.trlan_vs_rsvd" not in quick and quick["f64.trlan_error"][1] == "reproduced"
+    frame = verdicts.verdicts(REGISTER, quick).set_index("id")
+    assert frame.loc["f64.trlan_vs_rsvd", "verdict"] == "not checked at this scale"
+    assert "5000" in frame.loc["f64.trlan_vs_rsvd", "detail"]
 
 
 def test_section_5_verdicts_name_the_paper_error_from_measured_limits():
@@ -175,3 +232,26 @@ def test_the_registers_paper_column_quotes_the_numbers_the_scripts_compare_again
         "t2.lanczos_fastest": {f(topk_timing.PAPER[m].values()) for m in ("cupy", "rsvd") for f in (min, max)}}
     for claim, numbers in constants.items():
         assert numbers <= quoted[claim], f"{claim}: the script's {sorted(numbers)}, quoted {sorted(quoted[claim])}"
+
+
+def test_a_superseded_claim_names_its_replacement_and_keeps_what_was_measured():
+    """The drafts' "α = −0.1 → 3.2818" is v2's α = 1.1 (the authors' sgd_coeff = −0.1): superseded, whatever ours."""
+    frame = verdicts.verdicts(REGISTER, {"ng.fmuon_neg": ("3.2900", "differs", "+0.008 from the paper's 3.2818")})
+    row = frame.set_index("id").loc["ng.fmuon_neg"]
+    assert row.verdict == "superseded" and row.version == "drafts" and row.ours == "3.2900"
+    assert "α = 1.1" in row.detail and "1 − c" in row.detail and "+0.008" in row.detail
+    assert frame.set_index("id").loc["ng.fmuon_a11", "version"] == "v2"
+
+
+def test_a_register_whose_superseded_by_does_not_name_a_v2_claim_is_refused(tmp_path):
+    """superseded_by must name a claim that v2 makes, on a claim that v2 does not: both ways to get it wrong fail."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+    import experiments
+    base = "  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n"
+    register = tmp_path / "claims.yaml"
+    register.write_text(f"- id: a\n  version: [drafts]\n{base}  superseded_by: {{id: b, why: y}}\n"
+                        f"- id: b\n  version: [drafts]\n{base}"
+                        f"- id: c\n  version: [drafts, v2]\n{base}  superseded_by: {{id: d, why: y}}\n"
+                        f"- id: d\n  version: [v2]\n{base}- id: e\n  version: [drafts]\n{base}  superseded_by: {{id: d, why: y}}\n")
+    problems = experiments.register_problems(register)
+    assert len(problems) == 2 and "claim 'a': superseded_by" in problems[0] and "claim 'c'" in problems[1]

@@ -224,13 +224,15 @@ def finetune_problems(config):
     return problems
 
 
-CLAIM_KEYS = {"id", "where", "words", "paper", "test", "needs"}
-CLAIM_OPTIONAL = {"version"}  # the paper version a claim is from (v2: arXiv 2025-12)
+CLAIM_KEYS = {"id", "version", "where", "words", "paper", "test", "needs"}
+OPTIONAL_CLAIM_KEYS = {"superseded_by",  # {id: the later version's claim that replaced it, why: how they relate}
+                       "authors"}        # the authors' runs behind its number: a filter of their logs, or grad_norms
+PAPER_VERSIONS = ("drafts", "v2")  # the early drafts; arXiv v2 (2025-12) and the journal version, which keeps its experiments
 
 
 def register_problems(path):
-    """The claims register (config verdicts.register): a list of claims, each with exactly CLAIM_KEYS (and, where
-    given, the paper's version it is from: CLAIM_OPTIONAL), ids unique."""
+    """The claims register (config verdicts.register): a list of claims, each with CLAIM_KEYS and perhaps
+    OPTIONAL_CLAIM_KEYS, ids unique."""
     import yaml
     if not Path(path).is_file():
         return [f"config key verdicts.register: no file {path!r}"]
@@ -239,11 +241,25 @@ def register_problems(path):
         return [f"config key verdicts.register: {path} is not a list of claims"]
     for i, claim in enumerate(claims):
         keys = set(claim) if isinstance(claim, dict) else set()
-        if not CLAIM_KEYS <= keys <= CLAIM_KEYS | CLAIM_OPTIONAL:
-            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)}, and "
-                            f"{sorted(CLAIM_OPTIONAL)}")
+        if not CLAIM_KEYS <= keys <= CLAIM_KEYS | OPTIONAL_CLAIM_KEYS:
+            problems.append(f"{path}, claim {i + 1}: keys {sorted(keys)}; allowed: {sorted(CLAIM_KEYS)} and "
+                            f"optionally {sorted(OPTIONAL_CLAIM_KEYS)}")
+        elif not (isinstance(claim["version"], list) and claim["version"] and set(claim["version"]) <= set(PAPER_VERSIONS)):
+            problems.append(f"{path}, claim {claim['id']!r}: version {claim['version']!r}; allowed: a list of "
+                            f"{list(PAPER_VERSIONS)}, the versions of the paper that make the claim")
     ids = [claim.get("id") for claim in claims if isinstance(claim, dict)]
     problems += [f"{path}: claim id {id!r} is used twice" for id in sorted({i for i in ids if ids.count(i) > 1})]
+    later = {claim["id"] for claim in claims if isinstance(claim, dict) and "v2" in (claim.get("version") or [])}
+    for claim in claims:
+        successor = claim.get("superseded_by") if isinstance(claim, dict) else None
+        if successor is not None and not (isinstance(successor, dict) and set(successor) == {"id", "why"}
+                                          and successor["id"] in later and "v2" not in claim["version"]):
+            problems.append(f"{path}, claim {claim['id']!r}: superseded_by {successor!r}; allowed: {{id: <a v2 claim's "
+                            f"id>, why: <how it replaces this one>}} on a claim that v2 does not make")
+        authors = claim.get("authors") if isinstance(claim, dict) else None
+        if authors is not None and authors != "grad_norms" and not (isinstance(authors, dict) and authors):
+            problems.append(f"{path}, claim {claim['id']!r}: authors {authors!r}; allowed: grad_norms, or a filter of "
+                            "the authors' logs ({steps: ..., optimizer: [...], name: <regex>, <setting>: <value>})")
     return problems
 
 

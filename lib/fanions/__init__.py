@@ -8,10 +8,10 @@
 from . import norms
 from .lmo import BUILTIN_LMOS, LMOS, OPTIONS, WarmStart, check_options, dual_norm, is_integer, is_number, lmo, register_lmo, register_mixture
 from .optim import SCALES, Fanion
-from .polar import POLAR_METHODS, newton_schulz, polar, polar_express, polar_express_design, polar_svd
+from .polar import POLAR_METHODS, newton_schulz, newton_schulz_cubic, polar, polar_express, polar_express_design, polar_svd
 from .topk import BACKENDS, TopK, topk
 
 __version__ = "0.1.0"
 __all__ = ["BACKENDS", "BUILTIN_LMOS", "Fanion", "LMOS", "OPTIONS", "POLAR_METHODS", "SCALES", "TopK", "WarmStart", "check_options",
-           "dual_norm", "is_integer", "is_number", "lmo", "newton_schulz", "norms", "polar", "polar_express", "polar_express_design", "polar_svd", "register_lmo",
+           "dual_norm", "is_integer", "is_number", "lmo", "newton_schulz", "newton_schulz_cubic", "norms", "polar", "polar_express", "polar_express_design", "polar_svd", "register_lmo",
            "register_mixture", "topk"]

@@ -5,6 +5,7 @@ the dual norm; an LMO optimizer steps X ← X − lr·lmo(momentum). With M = U�
 
   nsgd    M/‖M‖_F                 dual ‖M‖_F
   sign    sign(M)                 dual ‖M‖_1 (entrywise)
+  gauss-southwell  sign(Mᵢⱼ)eᵢeⱼᵀ at argmax |Mᵢⱼ|   dual max|Mᵢⱼ| (the entrywise ℓ1 ball)
   muon    UVᵀ                     dual ‖M‖_nuc
   neon    u₁v₁ᵀ                   dual σ₁
   fanion  Σ_{i≤k} uᵢvᵢᵀ           dual Ky Fan k = Σ_{i≤k} σᵢ
@@ -14,7 +15,7 @@ the dual norm; an LMO optimizer steps X ← X − lr·lmo(momentum). With M = U�
   s-X     α·X + (1−α)·η·sign      dual α·X† + (1−α)·η·‖M‖_1   (η = sign_lr_coeff, default 1)
 
 Schatten-p runs from Neon (p → 1) through NSGD (p = 2) to Muon (p → ∞); entrywise ℓp from the
-Gauss–Southwell step −sign(gᵢ)eᵢ at argmax|gᵢ| (p → 1) through NSGD to SignSGD (p → ∞).
+Gauss–Southwell step (p → 1, ``gauss-southwell``) through NSGD to SignSGD (p → ∞).
 
 A mixture is exact: the support function of a Minkowski sum αB₁ + (1−α)ηB₂ is α h₁ + (1−α)η h₂,
 attained at α·lmo₁ + (1−α)·η·lmo₂ (η > 0 scales the second ball; η = 1 unless the mixture has a scale option). α outside [0, 1] is accepted (the paper runs α = −0.1 and
@@ -143,7 +144,7 @@ OPTIONS = {  # the library's LMO options, each with its check and what it allows
     "polar_dtype": (lambda d: d is None or (isinstance(d, torch.dtype) and d.is_floating_point),
                     "None (bfloat16 on CUDA, the matrix's dtype elsewhere) or a floating-point torch.dtype"),
     "backend": (lambda b: b in BACKENDS, f"one of {sorted(BACKENDS)}"),
-    "rtol": (lambda r: is_number(r) and r > 0, "a finite number > 0"),
+    "rtol": (lambda r: is_number(r) and 0 < r < 1, "a number in (0, 1)"),
     "sign_lr_coeff": (_positive, "a finite number > 0"),   # η of the S-mixtures (register_mixture's scale)
     "p": (lambda p: is_number(p) and p > 1, "a finite number > 1 (p → 1 is neon, p → ∞ muon)"),
 }
@@ -194,6 +195,16 @@ def nsgd(M):
 def sign(M):
     """sign(M), the ℓ∞-ball LMO (SignSGD)."""
     return torch.sign(M)
+
+
+@register_lmo("gauss-southwell", dual_norm=lambda M: M.abs().amax(dim=(-2, -1)), ball=r"\sum_{ij}|X_{ij}| \le 1",
+              formula=r"\operatorname{sign}(M_{ij})\,e_i e_j^\top,\ |M_{ij}| = \max")
+def gauss_southwell(M):
+    """sign(Mᵢⱼ)·eᵢeⱼᵀ at the largest |Mᵢⱼ| (the first, at a tie), the entrywise ℓ1-ball LMO (greedy coordinate
+    descent); dual max|Mᵢⱼ|."""
+    flat = M.flatten(-2)
+    index = flat.abs().argmax(-1, keepdim=True)
+    return torch.zeros_like(flat).scatter_(-1, index, torch.sign(flat.gather(-1, index))).view_as(M)
 
 
 @register_lmo("muon", dual_norm=norms.nuclear, ball=r"\|X\|_{\mathrm{op}} \le 1", formula=r"UV^\top")
@@ -278,7 +289,7 @@ def schatten(M, p=2.0):
               formula=r"\operatorname{sign}(M) |M|^{q-1} / \|M\|_q^{q-1}")
 def lp(M, p=2.0):
     """sign(M)|M|^{q−1} / ‖M‖_q^{q−1} entrywise (1/p + 1/q = 1): the vector ℓp-ball LMO applied to vec(M).
-    p = 2 is ``nsgd``; p → ∞ tends to ``sign``, p → 1 to −sign(Mᵢⱼ)·e_ij at argmax |Mᵢⱼ| (Gauss–Southwell)."""
+    p = 2 is ``nsgd``; p → ∞ tends to ``sign``, p → 1 to ``gauss-southwell`` (without a tie for the largest |Mᵢⱼ|)."""
     if p == 2:
         return nsgd(M)
     X = M.to(factor_dtype(M.dtype))

@@ -132,8 +132,23 @@ class Fanion(torch.optim.Optimizer):
         routed = [{**self.defaults, **group} for group in self._route(param_group)]
         for group in routed:
             self._check_group(group)
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        for p in (p for group in routed for p in group["params"]):
+            if id(p) in seen:  # torch only warns, and the parameter would take two steps
+                raise ValueError(f"the parameter of shape {tuple(p.shape)} is given twice; give each parameter once")
+            seen.add(id(p))
         for group in routed:
             super().add_param_group(group)
+
+    def load_state_dict(self, state_dict):
+        """torch's load, with every saved group's settings checked first, as a constructor's are (a state_dict
+        written by hand or by another version may hold an LMO that is not registered, or a negative lr): a bad
+        one is refused before anything is loaded."""
+        saved = state_dict["param_groups"]
+        if len(saved) == len(self.param_groups):  # else torch refuses it, naming the mismatch
+            for group, current in zip(saved, self.param_groups):
+                self._check_group({**current, **group, "params": current["params"]})
+        super().load_state_dict(state_dict)
 
     def _check_group(self, group):
         """Every setting of the group, whether its tensors use it or not (a later split of a group may)."""
@@ -161,6 +176,10 @@ class Fanion(torch.optim.Optimizer):
                 if p.ndim < 2:
                     raise ValueError(f"a use_lmo=True group holds a {p.ndim}-D tensor of shape {tuple(p.shape)}; "
                                      "LMO groups take tensors of dim >= 2 (put it in a group with use_lmo=False)")
+        for p in group["params"]:
+            if p.is_meta:  # no values to step (the LMO would fail on .item() at the first step)
+                raise ValueError(f"the parameter of shape {tuple(p.shape)} is on the meta device: it has no values; "
+                                 "materialise the model (e.g. model.to_empty(device=...) and its init) first")
 
     @staticmethod
     def _lmo_options(group, strict=False):

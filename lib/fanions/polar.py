@@ -11,6 +11,9 @@ from .norms import check_matrix, entry_scale, factor_dtype
 # Muon's quintic (KellerJordan/Muon): the slope at zero is maximised, so after 5 steps
 # the singular values land in about [0.7, 1.2] instead of converging exactly to 1.
 NEWTON_SCHULZ_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+# The classical cubic X ← (3X − XXᵀX)/2 (Higham's Newton–Schulz for the polar factor): every σ/‖M‖_F in (0, 1]
+# converges to 1, quadratically once near it; what the paper's float64 table counts (2 products a step).
+NEWTON_SCHULZ_CUBIC = (1.5, -0.5, 0.0)
 
 # Polar Express (Amsel, Persson, Musco, Gower 2025, arXiv:2505.16932): at each step the quintic that is
 # minimax-optimal on the current interval [ℓ, u] of singular values (ℓ = 1e-3 at the start), which the
@@ -76,7 +79,7 @@ def odd_polynomial_iteration(M: torch.Tensor, coefficients, dtype=None, safety: 
     X = X / (X.norm(dim=(-2, -1), keepdim=True) * safety + 1e-7)
     for a, b, c in coefficients:
         A = X @ X.mT
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # fused: one rounding, as torch.optim.Muon
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c) if c else A * b  # fused: one rounding, as torch.optim.Muon
         X = torch.baddbmm(X, B, X, beta=a)
     X = X.reshape((M.mT if tall else M).shape)
     return (X.mT if tall else X).to(M.dtype)
@@ -85,6 +88,12 @@ def odd_polynomial_iteration(M: torch.Tensor, coefficients, dtype=None, safety: 
 def newton_schulz(M: torch.Tensor, steps: int = 5, dtype=None) -> torch.Tensor:
     """Muon's quintic Newton–Schulz: ≈ U S' Vᵀ with S' ∈ [0.7, 1.2] after 5 steps."""
     return odd_polynomial_iteration(M, [NEWTON_SCHULZ_COEFFICIENTS] * steps, dtype)
+
+
+def newton_schulz_cubic(M: torch.Tensor, steps: int = 30, dtype=None) -> torch.Tensor:
+    """The classical cubic Newton–Schulz, X ← (3X − XXᵀX)/2 from M/‖M‖_F: converges to UVᵀ (two products a step;
+    the small σ/‖M‖_F grow by 3/2 a step, so a flat spectrum of size n takes about log_{1.5}(√n) + 5 steps)."""
+    return odd_polynomial_iteration(M, [NEWTON_SCHULZ_CUBIC] * steps, dtype)
 
 
 def polar_express(M: torch.Tensor, steps: int = 5, dtype=None) -> torch.Tensor:
@@ -97,6 +106,7 @@ def polar_express(M: torch.Tensor, steps: int = 5, dtype=None) -> torch.Tensor:
 POLAR_METHODS = {
     "svd": lambda M, steps, dtype=None: polar_svd(M),
     "newton-schulz": newton_schulz,
+    "newton-schulz-cubic": newton_schulz_cubic,
     "polar-express": polar_express,
 }
 

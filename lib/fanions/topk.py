@@ -392,8 +392,9 @@ def _checked(M, k, backend, options):
                         f"allowed: {', '.join(OPTIONS[backend])}")
     checked = dict(options)
     rtol = options.get("rtol", 1e-3)
-    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (math.isfinite(rtol) and rtol > 0):
-        raise ValueError(f"rtol must be a finite number > 0, got {rtol!r}")
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 < rtol < 1:
+        raise ValueError(f"rtol must be a number in (0, 1) (a relative error of the factor; 1 accepts any answer), "
+                         f"got {rtol!r}")
     oversample = 1 if backend == "power" else 0  # power's estimate needs σ̃_{k+1}
     for name, least in (("max_matvecs", 1), ("block", 1), ("depth", 1), ("check_every", 1), ("oversample", oversample)):
         if name in options:
@@ -431,7 +432,7 @@ def topk(M: torch.Tensor, k: int, backend: str = "auto", **options) -> TopK:
     """The k leading singular triplets of M (…, m, n) by ``backend``, one of BACKENDS.
 
     Options (``OPTIONS`` lists each backend's; the exact backends ignore the iterative ones):
-    ``rtol`` > 0 on the factor error, ``max_matvecs``, ``seed`` for the random start block,
+    ``rtol`` in (0, 1) on the factor error, ``max_matvecs``, ``seed`` for the random start block,
     ``init`` (…, n, j) a warm-start subspace; Lanczos's ``block``, ``depth``, ``check_every``;
     ``oversample`` and ``niter`` of power iteration and rsvd. M is solved scaled by a power of two
     near its largest entry (``_normalized``) and S scaled back; float16 and bfloat16 are solved in

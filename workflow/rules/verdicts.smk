@@ -12,13 +12,16 @@ VD_READS = {  # experiment: the output its claims are checked against (the exper
     "nanogpt": rules.nanogpt_report.output.summary,
     "finetune": rules.finetune_report.output.summary,
     "topk_timing": rules.topk_timing_report.output.csv,
+    "topk_float64": rules.topk_float64_report.output.csv,
 }
+VD_AUTHORS = rules.authors_runs.output[0]  # the authors' own runs, beside ours (authors_runs.smk)
 EXPERIMENTS["verdicts"] = ["results/tables/verdicts_table.tex", "results/values/verdicts.tex"]
 
 
 rule verdicts:
     input:
         **VD_READS,
+        authors=VD_AUTHORS,
         intro="workflow/report/workflow.rst",
     output:
         csv=report("results/reproduction.csv", caption="../report/table.rst", category="Reproduction report"),

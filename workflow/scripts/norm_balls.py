@@ -13,8 +13,8 @@ import itertools
 import pandas as pd
 import torch
 
-from job import lmo_options, provenance, run_rule, write_csv, write_tex
-from report import method_label, save_figure, tex_escape, tex_table
+from job import lmo_options, provenance, read_csv, run_rule, write_csv, write_tex
+from report import method_label, save_figure, tex_escape, tex_number, tex_table
 import fanions  # this commit's lib/fanions (job.py puts it first on the path)
 
 EXACT = {"polar": "svd", "backend": "svd"}  # exact LMOs where an LMO takes these options
@@ -127,13 +127,70 @@ def figure_ky_fan_balls(settings):
 
 FIGURES = {"lmo_balls": figure_lmo_balls, "dual_balls": figure_dual_balls, "ky_fan_balls": figure_ky_fan_balls}
 
-def lmo_table(lmos):
-    """The paper's Table 1 from the registry: every LMO (a user's too), the set it searches and its value."""
-    rows = []
+# v2's table of LMOs (§7.1): for each p, the ℓp ball of g = vec M beside the Schatten S_p ball of the matrix, as the
+# registry's LMOs: (check key, p in TeX, p measured, vector LMO, matrix LMO); the open row is measured at p = 3.
+P_ROWS = (("1", "1", 1.0, "gauss-southwell", "neon"), ("open", r"(1, \infty)", 3.0, "lp", "schatten"),
+          ("2", "2", 2.0, "nsgd", "nsgd"), ("inf", r"\infty", float("inf"), "sign", "muon"))
+
+
+def lmo_cell(lmos, name):
+    lmo = lmos[name]
+    return rf"\texttt{{{tex_escape(name)}}}: ${lmo.formula}$" if lmo.formula else rf"\texttt{{{tex_escape(name)}}}"
+
+
+def lmo_table(lmos, checks=None):
+    """The paper's Table 1 from the registry: v2's rows (the vector ℓp LMO of vec M beside the matrix Schatten-p
+    LMO, for p = 1, (1, ∞), 2, ∞; with each pair's measured distance from the paper's formulas when ``checks``
+    (``table_1_checks``) are given), then every other LMO (a user's too) with the set it searches and its value."""
+    paired = [[f"${p}$", lmo_cell(lmos, vector), lmo_cell(lmos, matrix)] for _, p, _, vector, matrix in P_ROWS]
+    if checks is not None:
+        gaps = checks.set_index("check")["value"]
+        paired = [row + [tex_number(gaps[f"table1_p{key}"], 1)] for row, (key, *_) in zip(paired, P_ROWS)]
+    shown = {name for *_, vector, matrix in P_ROWS for name in (vector, matrix)}
+    others = []
     for name, lmo in lmos.items():
-        rows.append([rf"\texttt{{{tex_escape(name)}}}" + ("" if name in fanions.BUILTIN_LMOS else " (user)"),
-                     f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated"])
-    return tex_table("lll", [r"LMO & the set it searches & $\lmo(M)$, $M = U\Sigma V^\top$ \\"], rows)
+        if name not in shown:
+            others.append([rf"\texttt{{{tex_escape(name)}}}" + ("" if name in fanions.BUILTIN_LMOS else " (user)"),
+                           f"${lmo.ball}$" if lmo.ball else "not stated", f"${lmo.formula}$" if lmo.formula else "not stated"])
+    header = [r"$p$ & $\ell_p$ ball of $\operatorname{vec} M$ & Schatten $S_p$ ball of $M = U\Sigma V^\top$"
+              + (r" & error \\" if checks is not None else r" \\")]
+    note = (r"error: $\max |\lmo(M) - \text{the paper's formula}|$, both LMOs, Gaussian $12\times 8$, float64,"
+            rf" $p = {P_ROWS[1][2]:g}$ in the open row") if checks is not None else None
+    wrap = r">{\raggedright\arraybackslash}p{%s}"  # long formulas wrap inside the text width
+    return (tex_table("l" + 2 * (wrap % "5.8cm") + ("l" if checks is not None else ""), header, paired, note=note)
+            + r"\par\medskip" + "\n"
+            + tex_table("l" + wrap % "6.4cm" + wrap % "5.2cm", [r"other LMOs & the set it searches & $\lmo(M)$ \\"], others))
+
+
+def paper_formulas(M, p):
+    """The paper's Table 1 formulas at p, in float64 from torch.linalg.svd and entrywise operations, independent of
+    the library: (vector LMO of vec M, matrix LMO of M). p = 1 and ∞ are the limits (Gauss–Southwell / Neon,
+    SignSGD / Muon)."""
+    g = M.flatten()
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    if p == 1:
+        vector = torch.zeros_like(g)
+        vector[g.abs().argmax()] = torch.sign(g[g.abs().argmax()])
+        return vector.view_as(M), U[:, :1] @ Vh[:1]
+    if p == float("inf"):
+        return torch.sign(M), U @ Vh
+    q = p / (p - 1)
+    vector = torch.sign(g) * g.abs() ** (q - 1) / g.abs().pow(q).sum() ** ((q - 1) / q)
+    return vector.view_as(M), (U * (S ** (q - 1) / S.pow(q).sum() ** ((q - 1) / q))) @ Vh
+
+
+def table_1_checks(lmos, seed=0):
+    """v2's Table 1 measured: for each row, the registry's two LMOs against the paper's formulas (``paper_formulas``)
+    on a Gaussian 12×8 float64 matrix: the largest entry of the difference, one row per p."""
+    M = torch.randn(12, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    rows = []
+    for key, _, p, vector, matrix in P_ROWS:
+        gap = 0.0
+        for name, reference in zip((vector, matrix), paper_formulas(M, p)):
+            options = lmo_options({"lmo": name}, EXACT) | ({"p": p} if "p" in lmos[name].options else {})
+            gap = max(gap, float((fanions.lmo(M, name, **options) - reference).abs().max()))
+        rows.append({"check": f"table1_p{key}", "alpha": None, "value": gap})
+    return pd.DataFrame(rows)
 
 
 def appendix_c_checks(alphas, directions, k):
@@ -169,12 +226,13 @@ def registry_checks(lmos, seed=0):
 def checks_job(snakemake):
     settings = snakemake.params.settings
     frame = pd.concat([appendix_c_checks(settings["alphas"], settings["directions"], settings["ky_fan_k"]),
-                       registry_checks(fanions.LMOS)], ignore_index=True)
+                       registry_checks(fanions.LMOS), table_1_checks(fanions.LMOS)], ignore_index=True)
     write_csv(frame, snakemake.output[0], provenance(snakemake))
 
 
 def table_job(snakemake):
-    write_tex(lmo_table(fanions.LMOS), snakemake.output[0], provenance(snakemake))
+    checks = read_csv(snakemake.input.checks)
+    write_tex(lmo_table(fanions.LMOS, checks), snakemake.output[0], provenance(snakemake))
 
 
 def figure_job(snakemake):

@@ -40,6 +40,13 @@ def plural(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def column_count(align):
+    """The columns of a tabular preamble: "lrr" is 3, ">{\\raggedright}p{2cm}l" is 2 (groups in braces are not columns)."""
+    while "{" in align:
+        align = re.sub(r"\{[^{}]*\}", "", align)
+    return sum(char.isalpha() for char in align)
+
+
 def tex_table(align, header, rows, note=None, environment="tabular"):
     """A booktabs table (``environment`` tabular, or longtable across pages): the ``header`` lines (each ending
     in \\\\), then each row of cells (None: a rule between groups), then ``note`` in italics across the table."""
@@ -47,7 +54,7 @@ def tex_table(align, header, rows, note=None, environment="tabular"):
     lines = [rf"\begin{{{environment}}}{{{align}}}", *head]
     lines += [r"\midrule" if row is None else " & ".join(map(str, row)) + r" \\" for row in rows]
     if note:
-        lines += [r"\midrule", rf"\multicolumn{{{len(align)}}}{{l}}{{\footnotesize\emph{{{note}}}}} \\"]
+        lines += [r"\midrule", rf"\multicolumn{{{column_count(align)}}}{{l}}{{\footnotesize\emph{{{note}}}}} \\"]
     return "\n".join(lines + [r"\bottomrule", rf"\end{{{environment}}}", ""])
 
 
@@ -58,14 +65,19 @@ def tex_values(values):
 
 def method_label(spec):
     """Display name of a method spec {lmo: ..., options}: "F-Muon α=0.5", "4-Fanion", a user LMO's own name."""
-    names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion"}
+    names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion",
+             "schatten": "Schatten", "lp": "lp"}
     lmo = spec["lmo"]
     prefix, _, base = lmo.rpartition("-") if lmo[:2] in ("f-", "s-") else ("", "", lmo)
     label = names.get(base, base)
     if "k" in spec:
         label = f"{spec['k']}-{label}"
+    if "p" in spec:
+        label = f"{label} p={spec['p']:g}"
     if prefix:
         label = f"{prefix.upper()}-{label} α={spec.get('alpha', 0.5):g}"
+    if "sign_lr_coeff" in spec:
+        label = f"{label} η={spec['sign_lr_coeff']:g}"
     return label
 
 
@@ -87,5 +99,6 @@ def distinct_labels(ids, labels):
 
 
 def tex_label(label):
-    """A method label for TeX: "F-Muon α=0.5" → "F-Muon $\\alpha=0.5$", the rest escaped."""
-    return re.sub(r"α=(\S+)", r"$\\alpha=\1$", tex_escape(label))
+    """A method label for TeX: "S-Muon α=0.5 η=0.01" → "S-Muon $\\alpha=0.5$ $\\eta=0.01$", the rest escaped."""
+    label = re.sub(r"α=(\S+)", r"$\\alpha=\1$", tex_escape(label))
+    return re.sub(r"η=(\S+)", r"$\\eta=\1$", label)

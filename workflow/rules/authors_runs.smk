@@ -1,0 +1,24 @@
+"""The paper authors' own runs (config authors_runs; numbers from github alexlegeartis/Neon at 421ba1f): what
+stands behind each paper number the register's key `authors` points at, for the reproduction report."""
+AR = config["authors_runs"]
+AR_DIR = Path(AR["dir"]) if Path(AR["dir"]).is_absolute() else REPO / AR["dir"]
+AR_CLAIMS = [claim for claim in yaml.safe_load(Path(config["verdicts"]["register"]).read_text()) if "authors" in claim]
+
+
+rule authors_runs:
+    input:  # their files, where the folder is (absent: the evidence says so, naming the key)
+        [AR_DIR / "SOURCES.csv", AR_DIR / AR["gpt_runs"]["file"],
+         *(AR_DIR / "cifar_grad_norms" / name for name in AR["grad_norms"]["files"].values())] if AR_DIR.is_dir() else [],
+    output:
+        "results/authors_runs/evidence.csv",
+    params:
+        settings=settings(config, "authors_runs", claims=AR_CLAIMS),
+        folder=str(AR_DIR),
+    log:
+        f"{LOGS}/authors_runs.log",
+    benchmark:
+        f"{BENCHMARKS}/authors_runs.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/authors_runs.py"
