@@ -262,3 +262,48 @@ def gpu_problems(config, gpu_rules, local):
     return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none: this is the paper's full "
             "scale, meant for GPU nodes. On a CPU run --profile profiles/quick; on a SLURM cluster --profile "
             "profiles/slurm; to run them here anyway, --config gpu_jobs_on_cpu=true"]
+
+
+def slurm_min_job_age():
+    """slurm.conf's MinJobAge in seconds (how long slurmctld, and so squeue, lists a finished job), or None."""
+    import re
+    import subprocess
+    try:
+        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^MinJobAge\s*=\s*(\d+)", shown, flags=re.M)
+    return int(match.group(1)) if match else None
+
+
+def slurm_status_problems(executor, settings):
+    """The SLURM executor's status checks on this cluster: the command it will use (``slurm-status-command``; it
+    turns squeue into sacct itself where MinJobAge is below 3 × its first check interval and sacct exists) must
+    answer. Without an accounting database sacct cannot, and the executor then waits forever for its jobs."""
+    import shutil
+    import subprocess
+    if executor != "slurm" or settings is None:
+        return []
+    command = getattr(settings, "status_command", None) or "sacct"
+    interval = getattr(settings, "init_seconds_before_status_checks", None) or 40
+    min_job_age = slurm_min_job_age()
+    if command == "squeue" and (min_job_age is None or min_job_age < 3 * interval) and shutil.which("sacct"):
+        command = "sacct"
+        why = f" (the executor uses sacct, not squeue, since this cluster's MinJobAge, {min_job_age} s, is below {3 * interval} s)"
+    else:
+        why = ""
+    if command != "sacct" or not shutil.which("sacct"):
+        return []
+    try:
+        answer = subprocess.run(["sacct", "-X", "-n", "-o", "JobID", "-S", "now-1minutes"], capture_output=True,
+                                text=True, timeout=60)
+        failed = answer.returncode != 0 or "disabled" in answer.stdout + answer.stderr
+        message = (answer.stderr or answer.stdout).strip().splitlines()[-1:] or [f"exit {answer.returncode}"]
+    except subprocess.TimeoutExpired:
+        failed, message = True, ["no answer in 60 s"]
+    if not failed:
+        return []
+    return [f"SLURM status checks: sacct cannot answer on this cluster ({message[0]}){why}, and the executor would "
+            "wait for its jobs forever. Set slurm-status-command: squeue in profiles/slurm/config.yaml (it needs "
+            f"slurm.conf's MinJobAge >= {3 * interval} s; `scontrol show config | grep MinJobAge`), or ask for "
+            "accounting (slurmdbd)"]
