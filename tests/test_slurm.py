@@ -182,9 +182,8 @@ def test_a_job_cancelled_with_scancel_fails_the_run_and_the_rerun_redoes_only_it
                                cwd=workdir, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline, jobid = time.time() + 300, None
-    while time.time() < deadline and not jobid:
-        output = (workdir / ".snakemake/log").glob("*.log")
-        for log in output:
+    while time.time() < deadline and not jobid and process.poll() is None:
+        for log in (workdir / ".snakemake/log").glob("*.log"):
             match = re.search(r"rule least_squares_run:\n(?:    .*\n)*?    wildcards: size=10, method=sign\n"
                               r"(?:.*\n)*?Job \d+ has been submitted with SLURM jobid (\d+)", log.read_text())
             if match and squeue_job(workdir, "least_squares_run") is not None:
@@ -192,7 +191,9 @@ def test_a_job_cancelled_with_scancel_fails_the_run_and_the_rerun_redoes_only_it
                                         text=True, capture_output=True).stdout.strip()
                 jobid = listed or None
         time.sleep(0.5)
-    assert jobid, "the job to cancel never ran"
+    if not jobid:
+        process.kill()
+        assert False, f"the job to cancel never ran:\n{process.communicate()[0]}"
     subprocess.run(["scancel", jobid], check=True)
     output, _ = process.communicate(timeout=600)
     assert process.returncode != 0, output
