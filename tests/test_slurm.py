@@ -120,7 +120,7 @@ def slurm_build(slurm_cluster, quick_build, tmp_path_factory):
     paper = build / "results/paper/paper.pdf"
     paper_time = paper.stat().st_mtime_ns
     start = time.time()
-    result = snakemake(build, *slurm_args(), check=False)
+    result = snakemake(build, *slurm_args(), check=False, timeout=3600)
     (build / "slurm_run.log").write_text(result.stdout)
     assert result.returncode == 0, f"the SLURM build failed ({time.time() - start:.0f} s):\n{result.stdout[-20000:]}"
     assert paper.stat().st_mtime_ns > paper_time, "the paper was not rebuilt"
@@ -202,7 +202,7 @@ def test_a_job_cancelled_with_scancel_fails_the_run_and_the_rerun_redoes_only_it
     assert "was cancelled (scancel, or an administrator)" in output and f"SLURM job {jobid}" in output, output
     assert (workdir / kept).exists() and not (workdir / cancelled).exists(), output
     kept_time = (workdir / kept).stat().st_mtime_ns
-    rerun = snakemake(workdir, cancelled, kept, *slurm_args("--retries", "0")).stdout
+    rerun = snakemake(workdir, cancelled, kept, *slurm_args("--retries", "0"), timeout=900).stdout
     assert [rule for rule, _ in submissions(rerun).values()] == ["least_squares_run"], rerun
     assert "wildcards: size=10, method=sign" in rerun and "method=nsgd" not in rerun, rerun
     assert (workdir / cancelled).exists() and (workdir / kept).stat().st_mtime_ns == kept_time
@@ -213,7 +213,7 @@ def test_a_job_over_its_memory_or_time_fails_naming_the_resource_to_raise(slurm_
     iterations at n = 50) given 1 minute."""
     result = snakemake(workdir, "results/least_squares/runs/n10/muon.csv", "results/least_squares/theory/n50.csv",
                        *slurm_args("--retries", "0", "--keep-going", "--set-resources", "least_squares_run:mem_mb=100",
-                                   "least_squares_theory:runtime=1"), check=False)
+                                   "least_squares_theory:runtime=1"), check=False, timeout=900)
     output = result.stdout
     assert result.returncode != 0, output
     assert re.search(r"Rule least_squares_run ran out of memory on SLURM \(SLURM job \d+, log \S+\): raise mem_mb of "
