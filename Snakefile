@@ -41,7 +41,7 @@ onstart:
 
 
 onerror:
-    explain_slurm_failures(log)  # a SLURM job killed for its memory or time: which resource to raise
+    experiments.explain_slurm_failures(log)  # a SLURM job killed for its memory or time: which resource to raise
 
 
 rule all:
