@@ -77,10 +77,10 @@ def cluster_record(slurm_jobid):
 
 
 def tasks(slurm_jobid):
-    """The cluster's TaskProlog lines of a job: {step: CUDA_VISIBLE_DEVICES or 'unset'}."""
+    """The cluster's TaskProlog lines of a job: {step ('batch': the sbatch script): CUDA_VISIBLE_DEVICES or 'unset'}."""
     lines = (CLUSTER_DIR / "tasks.log").read_text().splitlines() if (CLUSTER_DIR / "tasks.log").exists() else []
-    found = (re.match(r"job=(\d+) step=(\S+) partition=\S* cuda_visible_devices=(\S*)", line) for line in lines)
-    return {match.group(2): match.group(3) for match in found if match and match.group(1) == slurm_jobid}
+    found = (re.match(r"job=(\d+) step=(\S*) partition=\S* cuda_visible_devices=(\S*)", line) for line in lines)
+    return {match.group(2) or "batch": match.group(3) for match in found if match and match.group(1) == slurm_jobid}
 
 
 def minutes(limit):

@@ -63,7 +63,7 @@ configure() {
     ln -sfn "$dir/$name" "$target"
   done
   printf '%s\n' '#!/bin/sh' \
-    "echo \"job=\$SLURM_JOB_ID step=\$SLURM_STEP_ID partition=\$SLURM_JOB_PARTITION cuda_visible_devices=\${CUDA_VISIBLE_DEVICES-unset}\" >>$dir/tasks.log" \
+    "echo \"job=\$SLURM_JOB_ID step=\${SLURM_STEP_ID:-batch} partition=\$SLURM_JOB_PARTITION cuda_visible_devices=\${CUDA_VISIBLE_DEVICES-unset}\" >>$dir/tasks.log" \
     >"$dir/task_prolog.sh"
   chmod 755 "$dir/task_prolog.sh"
 }
