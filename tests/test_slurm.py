@@ -36,7 +36,7 @@ REBUILT = [  # (a result of the quick build, its rule)
     ("results/topk_timing/runs/gaussian.csv", "topk_timing_run"),
     ("results/least_squares/runs/n10/muon.csv", "least_squares_run"),
 ]
-TIMING = re.compile(r"seconds|(^|_)ms($|_)|time_|_time|elapsed")  # columns that measure the machine, not the method
+TIMING = re.compile(r"seconds|(^|_)ms($|_)|time_|_time|elapsed|load")  # what measures the machine (times, load)
 # The profile's resource names the SLURM executor reads (a misspelt one would be passed on silently as a resource)
 KNOWN_RESOURCES = {"slurm_partition", "slurm_account", "runtime", "mem_mb", "mem_mb_per_cpu", "gpu", "gpu_model",
                    "cpus_per_gpu", "cpus_per_task", "nodes", "tasks", "tasks_per_gpu", "slurm_extra", "constraint",
@@ -93,12 +93,13 @@ def minutes(limit):
 
 
 def frame(path):
-    """A result CSV's rows, its timing columns left out; its provenance without the body's hash and the device."""
+    """A result CSV's rows, its timing columns left out; its provenance without the body's hash, the device and the
+    commit (the test's copy of the workflow is no git checkout: its jobs record 'unknown')."""
     text = Path(path).read_text()
     first, _, body = text.partition("\n")
     prov = yaml.safe_load(first.split("provenance: ", 1)[1])
     data = pd.read_csv(io.StringIO(body))
-    return {key: value for key, value in prov.items() if key not in ("sha256", "device")}, \
+    return {key: value for key, value in prov.items() if key not in ("sha256", "device", "git_commit")}, \
         data[[column for column in data if not TIMING.search(column)]]
 
 
