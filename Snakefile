@@ -40,6 +40,10 @@ onstart:
     refuse_what_cannot_run(workflow.dag.needrun_jobs())  # no GPU job without a GPU, no download that cannot be made
 
 
+onerror:
+    experiments.explain_slurm_failures(log)  # a SLURM job killed for its memory or time: which resource to raise
+
+
 rule all:
     default_target: True
     input:

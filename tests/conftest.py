@@ -74,15 +74,15 @@ def copy_build(build, target):
 TIKTOKEN_CACHE = REPO.parent / "shared/data/gpt2_tokenizer/tiktoken_cache"  # offline GPT-2 BPE, where present
 
 
-def snakemake(workdir, *args, check=True, env=None):
+def snakemake(workdir, *args, check=True, env=None, timeout=None):
     """Snakemake in the copy; the offline GPT-2 tokenizer files (beside the clone, as in CI) reach tiktoken;
     HF_HUB_OFFLINE=1: the tests never try a download. ``env`` adds to (or, with None values, removes from)
-    the environment."""
+    the environment; ``timeout`` (seconds) ends a run that hangs."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
            **({"TIKTOKEN_CACHE_DIR": str(TIKTOKEN_CACHE)} if TIKTOKEN_CACHE.is_dir() else {}), **(env or {})}
     env = {key: value for key, value in env.items() if value is not None}
     result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, text=True, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     if check and result.returncode:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}")
     return result

@@ -9,7 +9,9 @@ a GPU, downloads without a network).
 import glob
 import itertools
 import os
+import re
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -314,3 +316,102 @@ def gpu_problems(config, gpu_rules, local):
     return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none: this is the paper's full "
             "scale, meant for GPU nodes. On a CPU run --profile profiles/quick; on a SLURM cluster --profile "
             "profiles/slurm; to run them here anyway, --config gpu_jobs_on_cpu=true"]
+
+
+def slurm_min_job_age():
+    """slurm.conf's MinJobAge in seconds (how long slurmctld, and so squeue, lists a finished job), or None."""
+    import subprocess
+    try:
+        shown = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^MinJobAge\s*=\s*(\d+)", shown, flags=re.M)
+    return int(match.group(1)) if match else None
+
+
+def slurm_status_problems(executor, settings):
+    """The SLURM executor's status checks on this cluster: the command it will use (``slurm-status-command``; it
+    turns squeue into sacct itself where MinJobAge is below 3 × its first check interval and sacct exists) must
+    answer. Without an accounting database sacct cannot, and the executor then waits forever for its jobs."""
+    import shutil
+    import subprocess
+    if executor != "slurm" or settings is None:
+        return []
+    command = getattr(settings, "status_command", None) or "sacct"
+    interval = getattr(settings, "init_seconds_before_status_checks", None) or 40
+    min_job_age = slurm_min_job_age()
+    if command == "squeue" and (min_job_age is None or min_job_age < 3 * interval) and shutil.which("sacct"):
+        command = "sacct"
+        why = f" (the executor uses sacct, not squeue, since this cluster's MinJobAge, {min_job_age} s, is below {3 * interval} s)"
+    else:
+        why = ""
+    if command != "sacct" or not shutil.which("sacct"):
+        return []
+    try:
+        answer = subprocess.run(["sacct", "-X", "-n", "-o", "JobID", "-S", "now-1minutes"], capture_output=True,
+                                text=True, timeout=60)
+        failed = answer.returncode != 0 or "disabled" in answer.stdout + answer.stderr
+        message = (answer.stderr or answer.stdout).strip().splitlines()[-1:] or [f"exit {answer.returncode}"]
+    except subprocess.TimeoutExpired:
+        failed, message = True, ["no answer in 60 s"]
+    if not failed:
+        return []
+    return [f"SLURM status checks: sacct cannot answer on this cluster ({message[0]}){why}, and the executor would "
+            "wait for its jobs forever. Set slurm-status-command: squeue in profiles/slurm/config.yaml (it needs "
+            f"slurm.conf's MinJobAge >= {3 * interval} s; `scontrol show config | grep MinJobAge`), or ask for "
+            "accounting (slurmdbd)"]
+
+
+# ---------------------------------------------------------------- after a failed run on SLURM (Snakefile's onerror)
+SLURM_FAILURES = [  # (what the cluster wrote in the job's SLURM log, what happened, the resource to raise)
+    (re.compile(r"exceeded memory limit|Exceeded job memory limit|oom-kill|OUT_OF_MEMORY"), "ran out of memory",
+     "mem_mb"),
+    (re.compile(r"DUE TO TIME LIMIT|status is: 'TIMEOUT'"), "ran out of time", "runtime"),
+    (re.compile(r"CANCELLED AT|status is: 'CANCELLED'"), "was cancelled (scancel, or an administrator)", None),
+]
+CONFIG_RESOURCES = {"nanogpt_train": "nanogpt.resources", "finetune_run": "finetune.resources"}
+
+
+def failed_slurm_jobs(logs):
+    """[(rule, SLURM job id, its SLURM log, Snakemake's error message)] of the failed jobs of Snakemake's log(s)."""
+    logs = [logs] if isinstance(logs, (str, Path)) else list(logs or [])
+    lines = [line for log in logs if Path(log).is_file() for line in Path(log).read_text(errors="replace").splitlines()]
+    failures, block = [], None
+    for line in lines:
+        start = re.match(r"Error in rule (\w+):", line)
+        if start:
+            block = {"rule": start.group(1), "lines": []}
+            failures.append(block)
+        elif block is not None and line.startswith("    "):
+            block["lines"].append(line.strip())
+        else:
+            block = None
+    jobs = []
+    for failure in failures:
+        text = "\n".join(failure["lines"])
+        jobid = re.search(r"^external_jobid: (\d+)", text, flags=re.M)
+        slurm_log = re.search(r"(\S+/slurm_logs/\S+\.log)", text)
+        if jobid:
+            jobs.append((failure["rule"], jobid.group(1), slurm_log.group(1).rstrip(",") if slurm_log else None, text))
+    return jobs
+
+
+def explain_slurm_failures(log):
+    """Snakefile's onerror: for each job that SLURM killed, what happened and the setting that changes it (the
+    executor's own message says only 'FAILED' without an accounting database)."""
+    for rule, jobid, slurm_log, message in failed_slurm_jobs(log):
+        cluster_log = Path(slurm_log).read_text(errors="replace") if slurm_log and Path(slurm_log).exists() else ""
+        written = f"{message}\n{cluster_log}"
+        for pattern, what, resource in SLURM_FAILURES:
+            if not pattern.search(written):
+                continue
+            where = f"SLURM job {jobid}" + (f", log {slurm_log}" if slurm_log else "")
+            if resource is None:
+                fix = "run the same command again: finished jobs are kept, this one is redone"
+            elif rule in CONFIG_RESOURCES:
+                fix = f"raise {resource} in config.yaml's {CONFIG_RESOURCES[rule]}"
+            else:
+                fix = (f"raise {resource} of {rule} under set-resources in profiles/slurm/config.yaml (or "
+                       f"--set-resources {rule}:{resource}=<{'MB' if resource == 'mem_mb' else 'minutes'}>)")
+            print(f"Rule {rule} {what} on SLURM ({where}): {fix}.", file=sys.stderr)
+            break

@@ -160,10 +160,14 @@ def paper_inputs():
 
 # ---------------------------------------------------------------- before the first job (not in a dry run)
 def refuse_what_cannot_run(jobs):
-    """Snakefile's onstart: stop if the planned jobs need a GPU or a download this machine cannot give them."""
+    """Snakefile's onstart: stop if the planned jobs need a GPU or a download this machine cannot give them, or if
+    the cluster's executor could not see its jobs end."""
     jobs = list(jobs)
     gpu_rules = {job.rule.name for job in jobs if job.resources.get("gpu", 0) > 0}
+    executor = workflow.executor_plugin.name if workflow.executor_plugin is not None else None
     problems = (experiments.gpu_problems(config, gpu_rules, workflow.local_exec)
-                + experiments.download_problems(config, {job.rule.name for job in jobs}))
+                + experiments.download_problems(config, {job.rule.name for job in jobs})
+                + experiments.slurm_status_problems(executor, getattr(workflow, "executor_settings", None)))
     if problems:
         refuse("Nothing was run", problems)
+
