@@ -343,7 +343,8 @@ def verdicts(register, answers, authors=None):
         ours, verdict, detail = answers.get(claim["id"], ("", NOT_CHECKED, f"needs {claim['needs']}"))
         theirs = authors.get(claim["id"], {"authors": "", "verdict": "", "detail": ""})
         if verdict == NOT_CHECKED and theirs["verdict"]:
-            verdict, detail = theirs["verdict"], f"from the authors' runs, not ours ({theirs['detail']}); ours {detail}"
+            verdict, detail = theirs["verdict"], (f"from the authors' runs, not ours: {theirs['authors']} "
+                                                  f"({theirs['detail']}); ours {detail}")
         elif theirs["authors"] or theirs["detail"]:
             detail = f"{detail}; the authors' runs: {theirs['authors']} ({theirs['detail']})"
         if "superseded_by" in claim:
