@@ -244,7 +244,8 @@ def plot(curves, rows, pdf, png, prov, note=None):
             ax.set_xlabel("iteration")
         row[4].set_xlabel("time (s)")
         row[0].set_ylabel(title)
-        row[0].legend(fontsize="x-small", loc="lower left")
+        row[4].legend(*row[0].get_legend_handles_labels(), fontsize="x-small", loc="center left",
+                      bbox_to_anchor=(1.02, 0.5))  # beside the row, not over the curves
     if note:
         style.note(fig, note)
     save_figure(fig, pdf, png, prov)
