@@ -111,7 +111,7 @@ def evidence_job(snakemake):
     rows = []
     if not folder.is_dir():
         rows = [{"id": claim["id"], "authors": "", "verdict": "",
-                 "detail": f"the authors' data not found at {folder} (config key authors_runs.dir)"}
+                 "detail": f"the authors' data not found at {settings['dir']} (config key authors_runs.dir)"}
                 for claim in snakemake.params.settings["claims"] if "authors" in claim]
     else:
         runs = checked_csv(folder / settings["gpt_runs"]["file"], {settings["gpt_runs"]["sha256"]})

@@ -49,12 +49,15 @@ def column_count(align):
 
 def tex_table(align, header, rows, note=None, environment="tabular"):
     """A booktabs table (``environment`` tabular, or longtable across pages): the ``header`` lines (each ending
-    in \\\\), then each row of cells (None: a rule between groups), then ``note`` in italics across the table."""
+    in \\\\), then each row of cells (None: a rule between groups), then ``note`` in italics across the table (a
+    list: one line each; a note line does not wrap)."""
     head = [r"\toprule", *header, r"\midrule"] + ([r"\endhead"] if environment == "longtable" else [])
     lines = [rf"\begin{{{environment}}}{{{align}}}", *head]
     lines += [r"\midrule" if row is None else " & ".join(map(str, row)) + r" \\" for row in rows]
-    if note:
-        lines += [r"\midrule", rf"\multicolumn{{{column_count(align)}}}{{l}}{{\footnotesize\emph{{{note}}}}} \\"]
+    notes = [note] if isinstance(note, str) else [line for line in note or [] if line]  # one line each (no wrap)
+    if notes:
+        lines += [r"\midrule", *(rf"\multicolumn{{{column_count(align)}}}{{l}}{{\footnotesize\emph{{{line}}}}} \\"
+                                  for line in notes)]
     return "\n".join(lines + [r"\bottomrule", rf"\end{{{environment}}}", ""])
 
 
