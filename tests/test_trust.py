@@ -28,6 +28,9 @@ SETTING_CHANGES = [
     ("topk_timing={warm_ks: [1, 4]}", ["topk_warm_start"]),
     ("topk_float64={reps: {n500: 2}}", ["topk_float64_run", "topk_float64_report"]),
     ("topk_float64={ns_reps: {n500: 2}}", ["topk_float64_ns", "topk_float64_report"]),
+    ("least_squares_tuned={check_every: 20}", ["least_squares_tuned_grid", "least_squares_tuned_report"]),
+    ("least_squares_tuned={iterations: 200}", ["least_squares_tuned_curves", "least_squares_tuned_report"]),
+    ("authors_runs={grad_norms: {window: 3}}", ["authors_runs"]),
     ("airbench={data: {synthetic: {train_per_class: 70, test_per_class: 30}}}", ["airbench_data"]),
     ("airbench={train: {label_smoothing: 0.1}}", ["airbench_run", "airbench_figure", "airbench_table"]),
     ("nanogpt={data: {corpus: {generated_documents: 300}}}", ["nanogpt_corpus"]),
@@ -44,7 +47,9 @@ SETTING_CHANGES = [
 EVERY_COMPUTING_RULE = [
     "least_squares_run", "least_squares_theory", "least_squares_figure", "least_squares_table", "norm_balls",
     "lmo_table", "norm_ball_checks", "norm_asymptotics_run", "norm_asymptotics_report", "topk_timing_run",
-    "topk_timing_report", "topk_warm_start", "topk_float64_run", "topk_float64_ns", "topk_float64_report", "airbench_run", "airbench_figure", "airbench_table", "nanogpt_train",
+    "topk_timing_report", "topk_warm_start", "topk_float64_run", "topk_float64_ns", "topk_float64_report",
+    "least_squares_tuned_grid", "least_squares_tuned_curves", "least_squares_tuned_report", "authors_runs",
+    "airbench_run", "airbench_figure", "airbench_table", "nanogpt_train",
     "nanogpt_report", "finetune_run", "finetune_report", "verdicts", "macros", "paper"]
 
 
@@ -88,7 +93,8 @@ GPT_RULES = ["finetune_corpus", "finetune_tokenize", "finetune_run", "finetune_r
 LIBRARY_RULES = GPT_RULES + ["least_squares_run", "least_squares_theory", "least_squares_figure",
                              "least_squares_table", "norm_ball_checks", "lmo_table", "norm_balls", "airbench_run",
                              "topk_timing_run", "topk_timing_report", "topk_warm_start", "topk_float64_run",
-                             "topk_float64_ns", "topk_float64_report"]
+                             "topk_float64_ns", "topk_float64_report", "least_squares_tuned_grid",
+                             "least_squares_tuned_curves", "least_squares_tuned_report"]  # not authors_runs: no torch
 
 
 @pytest.mark.slow
