@@ -12,8 +12,8 @@ rule authors_runs:
     output:
         "results/authors_runs/evidence.csv",
     params:
-        settings=settings(config, "authors_runs", claims=AR_CLAIMS),
-        folder=str(AR_DIR),
+        settings=settings(config, "authors_runs", claims=AR_CLAIMS),  # the folder as configured: a copied build's
+        # absolute path differs, and a changed param would rerun the job
     log:
         f"{LOGS}/authors_runs.log",
     benchmark:

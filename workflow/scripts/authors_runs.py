@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from job import BadResult, provenance, run_rule, write_csv
+from job import REPO, BadResult, provenance, run_rule, write_csv
 
 EVIDENCE_COLUMNS = ["id", "authors", "verdict", "detail"]
 NORMS = ["frobenius", "spectral", "nuclear"]
@@ -107,7 +107,7 @@ def grad_norm_evidence(claim, logs, window):
 
 def evidence_job(snakemake):
     settings = snakemake.params.settings["authors_runs"]
-    folder = Path(snakemake.params.folder)
+    folder = Path(settings["dir"]) if Path(settings["dir"]).is_absolute() else REPO / settings["dir"]
     rows = []
     if not folder.is_dir():
         rows = [{"id": claim["id"], "authors": "", "verdict": "",
