@@ -396,7 +396,7 @@ def report_job(snakemake):
     write_csv(tuned, out.tuned, prov)
     write_csv(comparison, out.authors, prov)
     authors_note = note if theirs is not None else [  # two lines: one would run into the margin
-        "the authors' grids: not found (config key least_squares_tuned.authors.dir)",
+        r"the authors' grids: not found (config key least\_squares\_tuned.authors.dir)",
         note]
     write_tex(tuned_table(tuned, note), out.table, prov)
     write_tex(authors_table(comparison, authors_note), out.authors_table, prov)
