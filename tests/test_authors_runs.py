@@ -64,10 +64,12 @@ def test_a_changed_copy_of_their_file_is_refused_naming_it(tmp_path):
 
 
 def test_the_report_takes_the_authors_verdict_where_ours_did_not_run_and_marks_it():
-    evidence = pd.DataFrame([{"id": "ng.muon", "authors": "one run, 3.2786", "verdict": "reproduced", "detail": "rule: r"},
-                             {"id": "ls.size", "authors": "x", "verdict": "differs", "detail": "theirs"}])
-    frame = verdicts.verdicts(REGISTER, {"ls.size": ("n = 50", "paper error", "ours")}, evidence).set_index("id")
+    evidence = pd.DataFrame([{"id": "ng.muon", "authors": "one run, 3.2786", "verdict": "reproduced", "detail": "best",
+                              "rule": "the paper's number among theirs"},
+                             {"id": "ls.size", "authors": "x", "verdict": "differs", "detail": "theirs", "rule": "r"}])
+    frame = verdicts.verdicts(REGISTER, {"ls.size": verdicts.Answer("n = 50", "paper error", "ours", "r")}, evidence).set_index("id")
     assert frame.loc["ng.muon", "verdict"] == "reproduced"
     assert "from the authors' runs, not ours: one run, 3.2786" in frame.loc["ng.muon", "detail"]  # the table shows what
     assert frame.loc["ls.size", "verdict"] == "paper error" and "the authors' runs: x" in frame.loc["ls.size", "detail"]
     assert frame.loc["ng.muon", "authors"] == "one run, 3.2786"
+    assert frame.loc["ng.muon", "rule"].startswith("on the authors' runs: the paper's number among theirs. Tolerance:")

@@ -147,7 +147,7 @@ PAPER_ITERATIONS = {"muon": 1060, "nsgd": 1020, "f-muon": 910, "sign": 2650, "s-
 
 
 def test_the_tuned_table_verdicts_agree_with_the_papers_numbers_and_fail_on_others():
-    tests = {f"lst.tuned.{m}": {"rtol": 0.1} for m in PAPER_ITERATIONS} | {"lst.claim": {}}
+    tests = {f"lst.tuned.{m}": {"rtol": 0.1, "lr_rtol": 0.15} for m in PAPER_ITERATIONS} | {"lst.claim": {}}
     good = verdicts.least_squares_tuned_verdicts(tuned_rows(PAPER_ITERATIONS), tests, {})
     assert all(good[f"lst.tuned.{m}"][1] == "reproduced" for m in PAPER_ITERATIONS)
     assert good["lst.claim"][1] == "reproduced"

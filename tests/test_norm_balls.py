@@ -109,7 +109,7 @@ def test_appendix_c_checks_find_the_lemmas_ball_and_the_l1_radius_k():
     assert checks["fmuon_ball_lemma"].max() < 1e-9
     assert checks[("fmuon_ball_text", 0.0)] < 1e-9 and checks[("fmuon_ball_text", 0.5)] > 0.3
     assert checks[("fmuon_ball_text", 1.0)] == pytest.approx(1.0)  # ‖diag(1, 1)‖_op-ball point (1, 1) has nuclear norm 2
-    assert checks["ky_fan_dual_l1_radius"].item() == 3
+    assert checks["ky_fan_dual_l1_radius"].item() == pytest.approx(3, rel=0.05)  # measured on 400 directions
 
 
 def test_the_3d_figures_axis_labels_lie_inside_it():

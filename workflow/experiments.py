@@ -234,7 +234,7 @@ PAPER_VERSIONS = ("drafts", "v2")  # the early drafts; arXiv v2 (2025-12) and th
 
 def register_problems(path):
     """The claims register (config verdicts.register): a list of claims, each with CLAIM_KEYS and perhaps
-    OPTIONAL_CLAIM_KEYS, ids unique."""
+    OPTIONAL_CLAIM_KEYS, ids unique; a test with tolerances says where they come from (its basis)."""
     import yaml
     if not Path(path).is_file():
         return [f"config key verdicts.register: no file {path!r}"]
@@ -249,6 +249,11 @@ def register_problems(path):
         elif not (isinstance(claim["version"], list) and claim["version"] and set(claim["version"]) <= set(PAPER_VERSIONS)):
             problems.append(f"{path}, claim {claim['id']!r}: version {claim['version']!r}; allowed: a list of "
                             f"{list(PAPER_VERSIONS)}, the versions of the paper that make the claim")
+        elif not isinstance(claim["test"], dict) or (set(claim["test"]) - {"basis"} and
+                                                      not isinstance(claim["test"].get("basis"), str)):
+            problems.append(f"{path}, claim {claim['id']!r}: test {claim['test']!r}; allowed: {{}}, or the tolerances "
+                            "the verdict reads with a basis: <where they come from: the paper's words or rounding, a "
+                            "seed spread, a published σ>")
     ids = [claim.get("id") for claim in claims if isinstance(claim, dict)]
     problems += [f"{path}: claim id {id!r} is used twice" for id in sorted({i for i in ids if ids.count(i) > 1})]
     later = {claim["id"] for claim in claims if isinstance(claim, dict) and "v2" in (claim.get("version") or [])}

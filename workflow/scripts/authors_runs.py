@@ -21,7 +21,7 @@ import pandas as pd
 
 from job import REPO, BadResult, provenance, run_rule, write_csv
 
-EVIDENCE_COLUMNS = ["id", "authors", "verdict", "detail"]
+EVIDENCE_COLUMNS = ["id", "authors", "verdict", "detail", "rule"]
 NORMS = ["frobenius", "spectral", "nuclear"]
 
 
@@ -71,25 +71,26 @@ def printed(number):
 
 
 def gpt_evidence(claim, runs):
-    """(authors, verdict, detail) for a claim whose number is one final validation loss."""
+    """(authors, verdict, detail, rule) for a claim whose number is one final validation loss."""
     chosen = select_runs(runs, claim["authors"])
     paper, digits = printed(str(claim["paper"]))
     if chosen.empty:
         return ("no log of theirs", "", f"none of their {runs['log'].map(lambda p: Path(p).name).nunique()} logs "
-                f"matches {claim['authors']}")
+                f"matches {claim['authors']}", "")
     losses = chosen.sort_values("final_val_loss")["final_val_loss"].to_numpy()
     what = (f"one run, {losses[0]:g}" if len(losses) == 1 else
             f"the best of {len(losses)} runs ({losses[0]:g}–{losses[-1]:g})")
-    rule = f"rule: the paper's {paper:g} against their runs' final loss rounded to {digits} decimals"
+    rule = (f"reproduced if one of their runs' final losses, rounded to the paper's {digits} decimals, is the paper's "
+            f"{paper:g}; else differs")
     if round(losses[0], digits) == paper:
-        return what, "reproduced", f"{rule}: it is their {'run' if len(losses) == 1 else 'best run'}"
+        return what, "reproduced", f"it is their {'run' if len(losses) == 1 else 'best run'}", rule
     if any(round(loss, digits) == paper for loss in losses):
-        return what, "reproduced", f"{rule}: it is one of their runs, not the best"
-    return what, "differs", f"{rule}: no run of theirs prints as {paper:g}"
+        return what, "reproduced", "it is one of their runs, not the best", rule
+    return what, "differs", f"no run of theirs prints as {paper:g}", rule
 
 
 def grad_norm_evidence(claim, logs, window):
-    """(authors, verdict, detail) of "the gradient norms fall by at most an order of magnitude while train accuracy
+    """(authors, verdict, detail, rule) of "the gradient norms fall by at most an order of magnitude while train accuracy
     reaches 100%": per optimizer, each total norm's fall (mean of the first ``window`` logged values over the mean
     of the last ``window``) at most 10, and the best train accuracy 100% to the log's resolution (one batch)."""
     parts, falls, reached = [], [], []
@@ -100,9 +101,9 @@ def grad_norm_evidence(claim, logs, window):
         parts.append(f"{optimizer} " + "/".join(f"{fall[n]:.1f}" for n in NORMS) + f"× ({100 * log['train_acc'].max():.2f}%)")
     ok = max(falls) <= 10 and all(reached)
     return (f"falls {min(falls):.1f}–{max(falls):.1f}× (Frobenius/spectral/nuclear): " + "; ".join(parts),
-            "reproduced" if ok else "not reproduced",
-            f"rule: every total gradient norm's fall, first {window} over last {window} logged steps, at most 10×, and "
-            "train accuracy ≥ 99.95%")
+            "reproduced" if ok else "not reproduced", f"the largest fall {max(falls):.1f}×",
+            f"reproduced if every total gradient norm's fall (the mean of the first {window} logged steps over the mean "
+            f"of the last {window}) is at most 10× and train accuracy reaches ≥ 99.95%; else not reproduced")
 
 
 def evidence_job(snakemake):
@@ -110,7 +111,7 @@ def evidence_job(snakemake):
     folder = Path(settings["dir"]) if Path(settings["dir"]).is_absolute() else REPO / settings["dir"]
     rows = []
     if not folder.is_dir():
-        rows = [{"id": claim["id"], "authors": "", "verdict": "",
+        rows = [{"id": claim["id"], "authors": "", "verdict": "", "rule": "",
                  "detail": f"the authors' data not found at {settings['dir']} (config key authors_runs.dir)"}
                 for claim in snakemake.params.settings["claims"] if "authors" in claim]
     else:

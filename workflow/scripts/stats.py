@@ -78,6 +78,13 @@ def welch_p(x, y):
     return float(2 * st.t.sf(abs(difference) / se, df))
 
 
+def difference_ci(x, y, level=0.95):
+    """Welch's interval for μ₁ − μ₂: x̄ − ȳ ± t_{ν,(1+level)/2}·se (``welch``); x and y samples or Moments."""
+    difference, se, df = welch(x, y)
+    half = st.t.ppf((1 + level) / 2, df) * se if se > 0 else 0.0
+    return float(difference - half), float(difference + half)
+
+
 def tost_p(x, y, margin):
     """p-value of the equivalence |μ₁ − μ₂| < margin by two one-sided Welch tests (TOST): the larger of
     P(t_ν > (x̄ − ȳ + margin)/se) (H₀: μ₁ − μ₂ ≤ −margin) and P(t_ν < (x̄ − ȳ − margin)/se) (H₀: μ₁ − μ₂ ≥ margin).
