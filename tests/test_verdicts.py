@@ -24,13 +24,18 @@ def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
     frame = verdicts.verdicts(REGISTER, {
         "ls.size": verdicts.Answer("n = 50", "paper error", "the numbers are n = 50's", "the sizes that fit"),
         "ab.muon": verdicts.Answer("94.0", "inconclusive", "3 runs", "TOST or Welch")})
-    assert list(frame["id"]) == [claim["id"] for claim in REGISTER]
+    assert list(zip(frame["id"], frame["version"])) == [(c["id"], v) for c in REGISTER for v in c["version"]]
     assert frame.set_index("id").loc["ls.size", "verdict"] == "paper error"
     assert frame.set_index("id").loc["ls.size", "rule"] == "the sizes that fit"  # no basis: the rule derives it
     basis = TESTS["ab.muon"]["basis"]
-    assert frame.set_index("id").loc["ab.muon", "rule"] == f"TOST or Welch. Tolerance: {basis}"
+    muon = frame[frame["id"] == "ab.muon"].set_index("version")
+    assert muon.loc["v2", "rule"] == f"TOST or Welch. Tolerance: {basis}" and muon.loc["v2", "paper"] == "94.01 ± 0.13"
+    assert muon.loc["v2", "verdict"] == "inconclusive"  # the drafts' 94.00, which v2 changed, is superseded by it
+    assert muon.loc["drafts", "verdict"] == "superseded" and "v2 gives 94.01 ± 0.13" in muon.loc["drafts", "detail"]
+    same = frame[frame["id"] == "appc.l1_radius"]  # a claim both versions make alike: one verdict, two rows
+    assert list(same["version"]) == ["drafts", "v2"] and same["verdict"].nunique() == 1
     frame = verdicts.verdicts(REGISTER, {"ls.size": verdicts.Answer("n = 50", "paper error", "the numbers", "fits")})
-    unanswered = frame.set_index("id").loc["ab.muon"]
+    unanswered = frame[frame.version == "v2"].set_index("id").loc["ab.muon"]
     assert unanswered.verdict == "not checked at this scale" and "CIFAR-10" in unanswered.detail
     with pytest.raises(ValueError, match="not in workflow/claims.yaml"):
         verdicts.verdicts(REGISTER, {"made.up": verdicts.Answer("", "reproduced", "", "")})
@@ -38,7 +43,7 @@ def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
     assert markdown.startswith("Scale **quick**, commit `abc1234`:") and "| §6.1 | drafts | the theory table is for m = n = 10 |" in markdown
     assert markdown.splitlines()[4].endswith("| **paper error** | fits |")
     assert "   * - §6.1\n     - drafts\n     - the theory table is for m = n = 10" in verdicts.rst(frame, "intro")
-    assert set(frame.set_index("id")["version"]) <= {"drafts", "v2", "drafts, v2"}
+    assert set(frame["version"]) == {"drafts", "v2"}
     assert r"\textbf{paper error}" in verdicts.table(frame) and r"\emph{Rule:} fits" in verdicts.table(frame)
 
 
@@ -270,8 +275,10 @@ def test_every_character_of_the_register_has_tex():
     """The appendix table is pdflatex's: each claim's words and number render (an unknown character is an error
     naming it)."""
     for claim in REGISTER:
-        for field in ("where", "words", "paper", "needs"):
+        for field in ("where", "words", "needs"):
             verdicts.tex_text(claim[field])
+        for version in claim["version"]:
+            verdicts.tex_text(verdicts.paper_in(claim, version))
     with pytest.raises(ValueError, match="no TeX for"):
         verdicts.tex_text("ζ")
     assert verdicts.tex_text("(2/n)‖M‖_nuc, α·B_F + (1−α)") == \

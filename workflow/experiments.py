@@ -249,6 +249,9 @@ def register_problems(path):
         elif not (isinstance(claim["version"], list) and claim["version"] and set(claim["version"]) <= set(PAPER_VERSIONS)):
             problems.append(f"{path}, claim {claim['id']!r}: version {claim['version']!r}; allowed: a list of "
                             f"{list(PAPER_VERSIONS)}, the versions of the paper that make the claim")
+        elif isinstance(claim["paper"], dict) and set(claim["paper"]) != set(claim["version"]):
+            problems.append(f"{path}, claim {claim['id']!r}: paper {claim['paper']!r}; allowed: one text, or one per "
+                            f"version it lists ({claim['version']})")
         elif not isinstance(claim["test"], dict) or (set(claim["test"]) - {"basis"} and
                                                       not isinstance(claim["test"].get("basis"), str)):
             problems.append(f"{path}, claim {claim['id']!r}: test {claim['test']!r}; allowed: {{}}, or the tolerances "

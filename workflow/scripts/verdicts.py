@@ -447,7 +447,7 @@ def topk_float64_verdicts(summary, tests, settings):
 
 # ---------------------------------------------------------------- the register and its outputs
 def verdicts(register, answers, authors=None):
-    """One row per registered claim: its answer, or 'not checked at this scale' with what it needs; the authors'
+    """One row per registered claim and version of the paper that makes it: its answer, or 'not checked at this scale' with what it needs; the authors'
     runs (``authors``: their evidence, by claim id) beside it, and deciding the verdict where ours did not run. The
     rule is the answer's, then where its tolerance comes from (the register's ``basis``)."""
     unknown = sorted(set(answers) - {claim["id"] for claim in register})
@@ -472,10 +472,26 @@ def verdicts(register, answers, authors=None):
                                              f"({claim['superseded_by']['why']}); ours: {detail}")
             rule = f"superseded by v2's {later['id']}; {rule}"
         assert verdict in VERDICTS, verdict
-        rows.append({"id": claim["id"], "version": ", ".join(claim["version"]), "where": claim["where"],
-                     "claim": claim["words"], "paper": claim["paper"], "ours": ours, "authors": theirs["authors"],
-                     "verdict": verdict, "detail": detail, "rule": rule})
+        for version in claim["version"]:
+            rows.append({"id": claim["id"], "version": version, "where": claim["where"], "claim": claim["words"],
+                         "paper": paper_in(claim, version), "ours": ours, "authors": theirs["authors"],
+                         **dict(zip(("verdict", "detail", "rule"), changed_later(claim, version, verdict, detail, rule)))})
     return pd.DataFrame(rows)
+
+
+def paper_in(claim, version):
+    """The claim's number as ``version`` of the paper gives it (the register's paper: one text, or one per version)."""
+    return claim["paper"][version] if isinstance(claim["paper"], dict) else claim["paper"]
+
+
+def changed_later(claim, version, verdict, detail, rule):
+    """(verdict, detail, rule) of a claim in one version: as measured, unless a later version of the paper changed
+    its number; then superseded by it (our runs follow the last version)."""
+    last = claim["version"][-1]
+    if version == last or paper_in(claim, version) == paper_in(claim, last):
+        return verdict, detail, rule
+    return ("superseded", f"{last} gives {paper_in(claim, last)}; ours: {detail}",
+            f"superseded by the same claim in {last}, with another number")
 
 
 TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_", "$": r"\$", "^": r"\^{}",
@@ -532,11 +548,10 @@ def rst(frame, intro):
 
 
 def values(frame):
-    """verdict.<id>; the counts of each verdict, verdicts.<verdict>, over all claims and, as
-    verdicts.<version>.<verdict>, over those each version of the paper makes."""
+    """verdict.<id> (in the last version that makes it); the counts of each verdict, verdicts.<verdict>, over all
+    (claim, version) rows and, as verdicts.<version>.<verdict>, over those of each version of the paper."""
     out = {f"verdict.{r.id}": r.verdict for r in frame.itertuples()}
-    for prefix, rows in [("verdicts", frame)] + [(f"verdicts.{v}", frame[frame["version"].str.split(", ").map(
-            lambda versions, v=v: v in versions)]) for v in ("drafts", "v2")]:
+    for prefix, rows in [("verdicts", frame)] + [(f"verdicts.{v}", frame[frame["version"] == v]) for v in ("drafts", "v2")]:
         counts = rows["verdict"].value_counts()
         out |= {f"{prefix}.{v.replace(' ', '_')}": int(counts.get(v, 0)) for v in VERDICTS} | {f"{prefix}.claims": len(rows)}
     return out
