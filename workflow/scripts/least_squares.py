@@ -191,7 +191,7 @@ def erratum(size, method, quantity, values, paper=math.nan):
 
 def errata(theory, traces, seeds):
     """The paper's §6.1 numbers against its own formulas on our problems, at each size: L by each formula and the
-    true constant (L_true), the rates and Δ₀ its numbers imply, our Δ₀, and each method's lead in its own dual norm
+    true constant (L_true), the rates and Δ₀ its numbers imply, our Δ₀, each method's final F − F*, and its lead in its own dual norm
     and in ‖·‖_op (over all the others, lead_dual, and over each, lead_dual_over_<method>)."""
     rows = []
     for n in sorted(theory["size"].unique()):
@@ -204,6 +204,8 @@ def errata(theory, traces, seeds):
                 rows.append(erratum(n, lmo, name, [value], paper))
         problems = theory[theory["size"] == n].drop_duplicates("seed")  # Δ₀ = F(0) − F* is the problem's
         rows.append(erratum(n, "problem", "delta0", problems["delta0"].to_numpy()))
+    for (n, method), runs in traces.groupby(["size", "method"]):  # F − F* at the last iteration, per seed
+        rows.append(erratum(n, method, "final_loss_gap", runs[runs["iteration"] == runs["iteration"].max()]["loss_gap"]))
     for metric, name in (("grad_dual", "dual"), ("grad_op", "op")):
         for (n, method, rival), group in leads(traces, metric).groupby(["size", "method", "rival"], sort=False):
             over = "" if rival == "all" else f"_over_{rival}"  # lead_dual: over every other method at once
