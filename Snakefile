@@ -33,6 +33,9 @@ for workflow_rule in workflow.rules:
     track_code(workflow_rule)  # a change to the library reruns the jobs that use it
 
 
+rebuild_stale_results()  # a result whose input's content changed since it was made is rebuilt
+
+
 report: "results/report/front.rst"  # snakemake --report results/report.html: the verdicts, then every figure
 
 

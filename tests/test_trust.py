@@ -168,6 +168,52 @@ def test_reading_checks_rows_content_columns_values_and_scale(tmp_path, monkeypa
         job.read_csv(path)
 
 
+def test_an_edited_json_result_is_refused_like_an_edited_csv(tmp_path):
+    """A JSON summary once had no sha256: an edited loss was read and blessed by the tables made from it."""
+    path = tmp_path / "seed0.json"
+    job.write_json({"final_val_loss": 0.568, "provenance": {"rule": "r", "settings": {"scale": "quick"}}}, path)
+    assert job.read_json(path, ["final_val_loss"], "r")["final_val_loss"] == 0.568
+    path.write_text(path.read_text().replace("0.568", "0.068"))
+    with pytest.raises(job.BadResult, match="seed0.json: its content is not what its producer wrote"):
+        job.read_json(path, ["final_val_loss"], "r")
+
+
+def test_a_result_is_stale_once_an_input_it_was_made_from_changes_content(tmp_path, monkeypatch):
+    """A table records the sha256 of each result it read; re-stamping its input with other content (a valid
+    result, or an edit restored with its old time) makes the table stale, and the original content does not."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    source, table = "results/runs.csv", tmp_path / "results/table.tex"
+    job.write_csv(pd.DataFrame({"loss": [0.5]}), source, {"rule": "run", "scale": "quick"})
+    job.write_tex("x\n", table, {"rule": "table", "scale": "quick", "inputs": job.input_sha256s([source, "data.bin"])})
+    assert job.stale_results("results") == []
+    original = (tmp_path / source).read_bytes()
+    job.write_csv(pd.DataFrame({"loss": [0.05]}), source, {"rule": "run", "scale": "quick"})
+    assert job.stale_results("results") == [(table.relative_to(tmp_path), source)]
+    (tmp_path / source).write_bytes(original)
+    assert job.stale_results("results") == []
+
+
+@pytest.mark.slow
+def test_an_edited_input_is_never_blessed_by_the_results_made_from_it(quick_build, tmp_path):
+    """The case as a tester found it: an edited NanoGPT run summary, dated back. The report that read it is rebuilt
+    and stops on it, naming the file; restored, the report is rebuilt from the original (same table)."""
+    build = copy_build(quick_build, tmp_path / "build")
+    summary = next((build / "results/nanogpt/runs").rglob("seed0.json"))
+    table = build / "results/tables/nanogpt_table.tex"
+    original, stamp, before = summary.read_text(), summary.stat().st_mtime_ns, table.read_text()
+    loss = job.json.loads(original)["final_val_loss"]
+    summary.write_text(original.replace(repr(loss), repr(loss / 8), 1))
+    os.utime(summary, ns=(stamp, stamp))  # its old time: Snakemake's mtime sees nothing
+    result = snakemake(build, *QUICK, check=False)
+    assert result.returncode != 0 and "was made from" in result.stderr + result.stdout
+    assert f"{summary.relative_to(build)}: its content is not what its producer wrote" in result.stdout
+    summary.write_text(original)
+    os.utime(summary, ns=(stamp, stamp))
+    snakemake(build, *QUICK)
+    assert table.read_text() == before
+
+
 def test_results_are_written_whole_and_readable_by_the_group(tmp_path):
     path = tmp_path / "out.tex"
     old = os.umask(0o022)

@@ -18,9 +18,20 @@ from snakemake.utils import validate
 REPO = Path(workflow.basedir)
 sys.path[:0] = [str(REPO / "workflow"), str(REPO / "workflow/scripts")]
 import experiments  # the experiments' helpers (plain Python)
-from job import code_version, git_commit, load_extra_lmos  # the scripts' module: this commit's library
+from job import code_version, git_commit, load_extra_lmos, stale_results  # the scripts' module: this commit's library
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def rebuild_stale_results(root="results"):
+    """A result made from an input whose content has changed since (job.stale_results: an input edited, or
+    restored with its old time) is dated to the epoch, so that Snakemake's mtime trigger rebuilds it: a derived
+    file never outlives a change of what it was made from, and its rebuild reads the input checked."""
+    import os
+    for result, source in stale_results(REPO / root):
+        os.utime(result, (0, 0))
+        print(f"{result.relative_to(REPO)} was made from {source}, whose content has changed since: it will be "
+              "rebuilt", file=sys.stderr)
 
 
 def refuse(title, problems):

@@ -4,8 +4,11 @@ commit, user LMOs, provenance, checked writers and readers. (How results are sho
 Every result file carries its provenance (rule, wildcards, the settings it was made with, scale,
 git commit, package versions, device): a first comment line in CSV and TeX files, the metadata of
 PDF and PNG figures. The provenance line of a CSV or TeX file also records its row count and the
-sha256 of what follows it, and every reader checks them: a result that was cut, edited or built at
-another scale stops the job that reads it, naming the file and the rule that rebuilds it. Files are
+sha256 of what follows it (a JSON result, of its content, in its provenance), and every reader checks them: a
+result that was cut, edited or built at another scale stops the job that reads it, naming the file and the rule
+that rebuilds it. The provenance also records the sha256 of each result the job read: a result whose input has
+changed content since is rebuilt (``stale_results``; the Snakefile dates it to the epoch), so an edited input
+is never blessed by the files made from it. Files are
 written atomically (a temporary file renamed into place), so a killed job leaves no half-written
 result. Scripts write only to their Snakemake outputs.
 """
@@ -185,16 +188,54 @@ def package_versions():
 
 
 def provenance(snakemake, device="cpu"):
-    """The record written into each result of a Snakemake job (see ``provenance_record``)."""
+    """The record written into each result of a Snakemake job (see ``provenance_record``), with the sha256 of
+    each result it was made from."""
     return provenance_record(snakemake.rule, snakemake.params.get("settings"), snakemake.config["scale"],
-                             device_name(device), dict(snakemake.wildcards.items()))
+                             device_name(device), dict(snakemake.wildcards.items()), input_sha256s(snakemake.input))
 
 
-def provenance_record(rule, settings, scale, device, wildcards=None):
-    """What made a result, from which settings, where. No clock time: two identical runs write identical
-    files (the file's own time says when)."""
-    return {"rule": rule, "wildcards": wildcards or {}, "settings": settings, "scale": scale,
+def provenance_record(rule, settings, scale, device, wildcards=None, inputs=None):
+    """What made a result, from which settings and inputs (``input_sha256s``), where. No clock time: two
+    identical runs write identical files (the file's own time says when)."""
+    return {"rule": rule, "wildcards": wildcards or {}, "settings": settings, "scale": scale, "inputs": inputs or {},
             "git_commit": git_commit(), "packages": package_versions(), "device": device}
+
+
+RESULT_SUFFIXES = (".csv", ".tex", ".json")  # the results written with their provenance and read checked
+
+
+def input_sha256s(paths):
+    """{path: sha256} of the results among a job's input files (CSV, TeX, JSON; data files are keyed by their
+    download's checksum instead): what ``stale_results`` compares with the files as they are now."""
+    return {str(path): file_sha256(path) for path in map(Path, paths) if path.suffix in RESULT_SUFFIXES and path.is_file()}
+
+
+def recorded_provenance(path):
+    """The provenance a result file records (a CSV or TeX first line, a JSON record's "provenance"), or None
+    where it records none that parses. Unchecked: the readers check the body."""
+    try:
+        if Path(path).suffix == ".json":
+            return json.loads(Path(path).read_text()).get("provenance")
+        with open(path) as f:
+            return json.loads(f.readline().split("provenance: ", 1)[1])
+    except (IndexError, ValueError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+def stale_results(root):
+    """The results under ``root`` made from an input whose content has changed since it was made (the sha256 in
+    their provenance is not the file's now): [(result, input)]. An input that is gone is Snakemake's to rebuild."""
+    now, stale = {}, []
+    for path in sorted(Path(root).rglob("*")):
+        if path.suffix not in RESULT_SUFFIXES or not path.is_file():
+            continue
+        for source, digest in ((recorded_provenance(path) or {}).get("inputs") or {}).items():
+            if Path(source).is_file():
+                now.setdefault(source, file_sha256(source))
+                if now[source] != digest:
+                    stale.append((path, source))
+                    break
+    return stale
 
 
 @contextmanager
@@ -239,7 +280,16 @@ def write_tex(text, path, prov):
     _write_result(text, path, prov, "%")
 
 
+def json_sha256(record):
+    """sha256 of a JSON record without its provenance's own sha256 (keys sorted)."""
+    body = {**record, "provenance": {k: v for k, v in record["provenance"].items() if k != "sha256"}}
+    return sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def write_json(record, path):
+    """A JSON file, atomically; a result (it holds "provenance") records the sha256 of its content there."""
+    if "provenance" in record:
+        record = {**record, "provenance": {**record["provenance"], "sha256": json_sha256(record)}}
     with atomic_write(path) as f:
         json.dump(record, f, indent=1)
 
@@ -291,8 +341,8 @@ def read_csv(path, columns=(), finite=()):
 
 
 def read_json(path, keys, rule):
-    """A JSON result (its settings under provenance.settings), checked: it parses, holds ``keys``, and was made
-    at the running job's scale."""
+    """A JSON result (its settings under provenance.settings), checked: it parses, holds ``keys``, its content is
+    the one whose sha256 its producer recorded, and it was made at the running job's scale."""
     try:
         record = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
@@ -300,6 +350,8 @@ def read_json(path, keys, rule):
     missing = sorted(set(keys) - set(record))
     if missing:
         raise BadResult(path, f"it lacks the keys {missing}", rule)
+    if not isinstance(record.get("provenance"), dict) or record["provenance"].get("sha256") != json_sha256(record):
+        raise BadResult(path, "its content is not what its producer wrote (sha256 differs: cut or edited since)", rule)
     scale = record["provenance"]["settings"].get("scale")
     if JOB["scale"] and scale != JOB["scale"]:
         raise BadResult(path, f"it was built at scale {scale!r}, this job runs at {JOB['scale']!r}", rule)
