@@ -3,6 +3,7 @@ refused by whoever reads it, the full scale does not start on a laptop, and outp
 import os
 import stat
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -212,6 +213,34 @@ def test_an_edited_input_is_never_blessed_by_the_results_made_from_it(quick_buil
     os.utime(summary, ns=(stamp, stamp))
     snakemake(build, *QUICK)
     assert table.read_text() == before
+
+
+def test_a_job_dies_with_its_parent_even_when_the_parent_is_killed_hard(tmp_path):
+    """kill -9 of Snakemake's own pid once left the job (and the trainer it launched) running: a parent process
+    starts a child that calls die_with_parent, and is killed with SIGKILL; the child must be gone."""
+    import signal
+    import subprocess
+    import time
+    pid_file = tmp_path / "child.pid"
+    child = (f"import os, sys, time; sys.path.insert(0, {str(REPO / 'workflow/scripts')!r}); import job; "
+             f"job.die_with_parent(); open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
+                               f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"])
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    status = Path(f"/proc/{pid}/status")
+    for _ in range(100):  # gone, or a zombie its new parent has not reaped yet
+        if not status.exists() or "\nState:\tZ" in status.read_text():
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the child outlived its SIGKILLed parent")
 
 
 def test_results_are_written_whole_and_readable_by_the_group(tmp_path):

@@ -48,15 +48,33 @@ def load_extra_lmos(paths):
 load_extra_lmos.done = set()
 
 
+def die_with_parent(signal_number=15):
+    """Ask Linux to send this process ``signal_number`` (SIGTERM) when its parent dies (prctl PR_SET_PDEATHSIG), so
+    that a job, and what it launches with this as preexec_fn, stops when the Snakemake that started it is killed,
+    even by SIGKILL (which Snakemake cannot pass on). A parent that died before the request counts as dead. On
+    another system it says it cannot."""
+    if not sys.platform.startswith("linux"):
+        print(f"die_with_parent: {sys.platform} has no PR_SET_PDEATHSIG; this job outlives a killed Snakemake",
+              file=sys.stderr)
+        return
+    import ctypes
+    parent = os.getppid()
+    if ctypes.CDLL(None, use_errno=True).prctl(1, signal_number, 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal_number)
+
+
 def run_rule(snakemake, jobs, uses_torch=True):
     """The one way into a pipeline script, its ``__main__``: ``run_rule(snakemake, {rule: function(snakemake)})``.
 
-    The job's output goes to its log; with ``uses_torch``, torch runs on the job's threads (one is fastest
+    The job dies with the Snakemake that started it (``die_with_parent``); its output goes to its log; with ``uses_torch``, torch runs on the job's threads (one is fastest
     for small matrices), seeded (0: every job is deterministic even before it seeds its own generators),
     and the user's LMOs (config ``extra_lmos``) are registered; the job's scale is recorded (results of
     another scale are refused); then the function of the job's rule runs, with the job's tracked settings
     in ``snakemake.params.settings``.
     """
+    die_with_parent()
     sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
     JOB["scale"] = snakemake.config["scale"]
     if uses_torch:

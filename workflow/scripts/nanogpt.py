@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from job import BadResult, REPO, atomic_write, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
+from job import BadResult, REPO, atomic_write, die_with_parent, provenance, read_csv, read_json, run_rule, write_csv, write_json, write_tex
 from report import (data_mark, data_note, distinct_labels, method_label, plural, save_figure, tex_escape, tex_label,
                     tex_number, tex_table, tex_values)
 from gpt.data import generated_corpus, gpt2_encoding, hub_download, read_shard, write_shard
@@ -60,7 +60,7 @@ def launch(settings, processes, threads, curve, summary, checkpoint, momentum, m
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                str(REPO / "workflow/scripts/train_gpt.py"), settings_file, curve, summary, checkpoint, momentum, model]
     print(" ".join(command), flush=True)
-    subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout,
+    subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stdout, preexec_fn=die_with_parent,
                    env={**os.environ, "OMP_NUM_THREADS": str(threads), "TRAIN_GPT_PARENT": str(os.getpid())})
     Path(settings_file).unlink()
 
