@@ -77,6 +77,18 @@ def test_method_labels():
     assert method_label({"lmo": "columns"}) == "columns"
 
 
+def test_a_user_lmo_shows_its_label_in_legends_and_its_mixtures_too():
+    """A user's LMO once showed its raw id in every legend: register_lmo(label=...) names it, and a mixture of it."""
+    fanions.register_lmo("my-cols", dual_norm=lambda M: M.norm(dim=-2).sum(-1), label="Columns")(
+        lambda M: M / M.norm(dim=-2, keepdim=True))
+    fanions.register_mixture("f-my-cols", "my-cols", "nsgd")
+    try:
+        assert method_label({"lmo": "my-cols"}) == "Columns"
+        assert method_label({"lmo": "f-my-cols", "alpha": 0.3}) == "F-Columns α=0.3"
+    finally:
+        del fanions.LMOS["my-cols"], fanions.LMOS["f-my-cols"]
+
+
 # ---------------------------------------------------------------- the paper's §6.1 numbers (errata)
 def test_smoothness_formulas_against_traces_and_eigenvalues():
     """M, N are PSD: ‖M‖_nuc = tr M, ‖M‖_op = λ_max, ‖M‖_F² = Σλ²; each formula recomputed from those."""

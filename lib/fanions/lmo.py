@@ -53,6 +53,7 @@ class LMO:
     options: frozenset  # the keyword options it takes
     ball: str = ""      # TeX: the set the LMO searches, e.g. r"\|X\|_F \le 1" (the paper's Table 1)
     formula: str = ""   # TeX: lmo(M), e.g. r"M/\|M\|_F"
+    label: str = ""     # the name legends and tables show (default: the registered name)
 
 
 LMOS: dict[str, LMO] = {}
@@ -62,13 +63,14 @@ def _keywords(fn):
     return {name for name, p in list(inspect.signature(fn).parameters.items())[1:] if p.kind != p.VAR_KEYWORD}
 
 
-def register_lmo(name: str, *, dual_norm: Callable, options=None, ball: str = "", formula: str = ""):
+def register_lmo(name: str, *, dual_norm: Callable, options=None, ball: str = "", formula: str = "", label: str = ""):
     r"""Decorator: register ``direction(M, **options)`` as the LMO ``name`` with ``dual_norm(M, **options)``.
 
     Its options are the keyword arguments of the two functions (or ``options``). Once registered,
     the name works everywhere a name is accepted: ``lmo``, ``dual_norm``, ``Fanion(lmo=...)``,
     the pipeline's sweeps. ``ball`` and ``formula`` (TeX) say what it is: the set it searches and
-    its value; the paper's Table 1 lists every registered LMO with them.
+    its value; the paper's Table 1 lists every registered LMO with them. ``label`` is the name the
+    pipeline's legends and tables show (default: ``name``).
 
         @fanions.register_lmo("linf-col", dual_norm=lambda M: M.norm(dim=-2).sum(-1),
                               ball=r"\max_j \|X_{:j}\|_2 \le 1", formula=r"M_{:j}/\|M_{:j}\|_2")
@@ -79,7 +81,7 @@ def register_lmo(name: str, *, dual_norm: Callable, options=None, ball: str = ""
         if name in LMOS and LMOS[name].direction is not direction:
             raise ValueError(f"lmo {name!r} is already registered; pick another name")
         LMOS[name] = LMO(direction, dual_norm, frozenset(options or _keywords(direction) | _keywords(dual_norm)),
-                         ball, formula)
+                         ball, formula, label)
         return direction
     return register
 

@@ -67,12 +67,17 @@ def tex_values(values):
 
 
 def method_label(spec):
-    """Display name of a method spec {lmo: ..., options}: "F-Muon α=0.5", "4-Fanion", a user LMO's own name."""
+    """Display name of a method spec {lmo: ..., options}: "F-Muon α=0.5", "4-Fanion", a user LMO's label (its
+    register_lmo(label=...), else its name)."""
     names = {"nsgd": "NSGD", "sign": "SignSGD", "muon": "Muon", "neon": "Neon", "fanion": "Fanion",
              "schatten": "Schatten", "lp": "lp"}
     lmo = spec["lmo"]
-    prefix, _, base = lmo.rpartition("-") if lmo[:2] in ("f-", "s-") else ("", "", lmo)
-    label = names.get(base, base)
+    prefix, _, base = lmo.partition("-") if lmo[:2] in ("f-", "s-") else ("", "", lmo)
+    if base in names:
+        label = names[base]
+    else:
+        import fanions  # a user's LMO: the jobs that draw it have registered it
+        label = getattr(fanions.LMOS.get(base), "label", "") or base
     if "k" in spec:
         label = f"{spec['k']}-{label}"
     if "p" in spec:
