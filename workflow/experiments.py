@@ -1,6 +1,7 @@
 """What the config asks of each experiment, in plain Python (the rules' helpers; tests import them).
 
-Each function takes the validated config. The cross-key checks say what the schema cannot (a key that
+Before validation: a strict schema (numbers finite, counts
+integers), null removing an entry. Each other function takes the validated config. The cross-key checks say what the schema cannot (a key that
 must name another key, sizes that must fit each other); the expansions turn a config section into
 the jobs' wildcards (airbench's swept methods and seed blocks, fine-tuning's learning-rate grid,
 NanoGPT's shard files); the pre-run checks refuse a plan this machine cannot run (GPU jobs without
@@ -8,12 +9,71 @@ a GPU, downloads without a network).
 """
 import glob
 import itertools
+import math
 import os
 import re
 import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
+
+import jsonschema
+
+
+# ---------------------------------------------------------------- the schema
+def strict_validator(schema):
+    """The schema's validator, its types strict: a number is finite (NaN and infinity pass every bound, as
+    nan > 0 is False) and an integer is an int (JSON Schema takes the float 1e12 for an integer, which
+    torch.empty does not)."""
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "number": lambda _, value: (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                    and (isinstance(value, int) or math.isfinite(value))),
+        "integer": lambda _, value: isinstance(value, int) and not isinstance(value, bool)})
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)(schema)
+
+
+TYPE_NOTES = {"number": "type number, finite", "integer": "type integer, in digits (1000000, not 1e6 or 1.0e6)"}
+
+
+def explain(error):
+    """One line per schema violation: the key path, the bad value and what is allowed there."""
+    path = ".".join(map(str, error.absolute_path)) or "(top level)"
+    check, limit = error.validator, error.validator_value
+    allowed = {
+        "enum": f"one of {limit}", "minimum": f">= {limit}", "maximum": f"<= {limit}",
+        "exclusiveMinimum": f"> {limit}", "exclusiveMaximum": f"< {limit}", "minItems": f"at least {limit} items",
+        "uniqueItems": "no repeated items", "pattern": f"names matching {limit}", "required": f"keys {limit}",
+        "additionalProperties": f"the keys {sorted(error.schema.get('properties', {}))}",
+        "minProperties": f"at least {limit} entries",
+    }.get(check, f"{check} {limit}")
+    if check == "type":
+        names = [limit] if isinstance(limit, str) else limit
+        allowed = " or ".join(TYPE_NOTES.get(name, f"type {name}") for name in names)
+    return f"config key {path}: {error.message}; allowed: {allowed}"
+
+
+def resolved(schema, root):
+    """A schema node with its $ref followed (refs within the same file: #/$defs/name)."""
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rpartition("/")[2]]
+    return schema
+
+
+def drop_removed_entries(node, schema, root=None):
+    """An entry set to null in an override is removed where the schema maps ids to settings (an object whose
+    additionalProperties are objects: methods, runs, optimizers, tuned methods, experiments, sweeps):
+    --config 'nanogpt={runs: {muon-lr0.07: null}}'. Elsewhere null is a value, for the schema to judge."""
+    root = root or schema
+    schema = resolved(schema, root)
+    if not isinstance(node, dict):
+        return
+    entries = schema.get("additionalProperties")
+    entries = resolved(entries, root) if isinstance(entries, dict) else None
+    if entries is not None and entries.get("type") == "object":
+        for key in [key for key, value in node.items() if value is None and key not in schema.get("properties", {})]:
+            del node[key]
+    for key, value in node.items():
+        drop_removed_entries(value, schema.get("properties", {}).get(key) or entries or {}, root)
 
 
 # ---------------------------------------------------------------- expansions
@@ -187,6 +247,32 @@ def consistency_problems(config):
     return problems
 
 
+CIFAR10_PER_CLASS = {"train_per_class": 5000, "test_per_class": 1000}
+
+
+def bound_problems(config):
+    """Sizes that must not exceed another (the schema checks each alone): a cool-down within the steps, a subset
+    within the data, a batch within the training set. One line per size above its bound, naming both."""
+    ng, ft, ab = config["nanogpt"]["train"], config["finetune"]["train"], config["airbench"]
+    data = ab["data"]
+    source = (("airbench.data.synthetic", data["synthetic"]) if data["source"] == "synthetic"
+              else ("CIFAR-10", CIFAR10_PER_CLASS))
+    train_images = 10 * min(data["train_per_class"] or math.inf, source[1]["train_per_class"])
+    bounds = [  # (key, its value, what bounds it, the bound)
+        ("nanogpt.train.cooldown_steps", ng["cooldown_steps"], "nanogpt.train.steps", ng["steps"]),
+        ("nanogpt.train.momentum_snapshot.steps", ng["momentum_snapshot"]["steps"], "nanogpt.train.steps",
+         ng["steps"]),
+        ("finetune.train.warmup_steps + cooldown_steps", ft["warmup_steps"] + ft["cooldown_steps"],
+         "finetune.train.steps", ft["steps"]),
+        *((f"airbench.data.{split}", data[split], f"{source[0]}.{split}", source[1][split])
+          for split in ("train_per_class", "test_per_class") if data[split] is not None),
+        *((f"airbench.train.{key}", ab["train"][key], "the training images (10 classes × per class)", train_images)
+          for key in ("batch_size", "whiten_images")),
+    ]
+    return [f"config key {key}: {value} is above {bound_key} = {bound}; allowed: at most {bound}"
+            for key, value, bound_key, bound in bounds if value > bound]
+
+
 def finetune_problems(config):
     """The fine-tuning section against the rest: optimizer ids, the NanoGPT run it starts from, the local
     checkpoint (files, config, every tensor's shape, from its header) and text files, steps in range."""
@@ -268,7 +354,8 @@ def register_problems(path):
 def config_problems(config):
     """Everything the schema cannot check, one line per problem naming its key; the methods are checked
     once the keys they depend on agree."""
-    problems = consistency_problems(config) + finetune_problems(config) + register_problems(config["verdicts"]["register"])
+    problems = (consistency_problems(config) + bound_problems(config) + finetune_problems(config)
+                + register_problems(config["verdicts"]["register"]))
     return problems or method_problems(config)
 
 

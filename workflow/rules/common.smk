@@ -10,7 +10,6 @@ import re
 import sys
 from pathlib import Path
 
-import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -60,40 +59,19 @@ def retype(node):
     return node
 
 
-def explain(error):
-    """One line per schema violation: the key path, the bad value and what is allowed there."""
-    path = ".".join(map(str, error.absolute_path)) or "(top level)"
-    check, limit = error.validator, error.validator_value
-    allowed = {
-        "enum": f"one of {limit}", "type": f"type {limit}", "minimum": f">= {limit}", "maximum": f"<= {limit}",
-        "exclusiveMinimum": f"> {limit}", "exclusiveMaximum": f"< {limit}", "minItems": f"at least {limit} items",
-        "uniqueItems": "no repeated items", "pattern": f"names matching {limit}", "required": f"keys {limit}",
-        "additionalProperties": f"the keys {sorted(error.schema.get('properties', {}))}",
-        "minProperties": f"at least {limit} entries",
-    }.get(check, f"{check} {limit}")
-    return f"config key {path}: {error.message}; allowed: {allowed}"
-
-
-def drop_removed_methods(node):
-    """A method set to null in an override is removed: --config 'least_squares={methods: {sign: null}}'."""
-    if isinstance(node, dict):
-        if isinstance(node.get("methods"), dict):
-            node["methods"] = {key: spec for key, spec in node["methods"].items() if spec is not None}
-        for value in node.values():
-            drop_removed_methods(value)
-
-
 def check_config(config):
-    """Validate (setting the schema's defaults), load the user's LMOs, check every method and the keys that
-    must agree with each other."""
+    """Validate (setting the schema's defaults; numbers finite, counts integers), load the user's LMOs, check every
+    method and the keys that must agree with each other."""
     config.update(retype(config))
-    drop_removed_methods(config)
+    schema = yaml.safe_load(SCHEMA.read_text())
+    experiments.drop_removed_entries(config, schema)
     try:
         validate(config, str(SCHEMA))
     except WorkflowError:
-        schema = yaml.safe_load(SCHEMA.read_text())
-        errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
-        refuse("Invalid config", sorted(map(explain, errors)))
+        pass  # each violation is listed below, naming its key
+    problems = sorted(map(experiments.explain, experiments.strict_validator(schema).iter_errors(config)))
+    if problems:
+        refuse("Invalid config", problems)
     if "scale" in workflow.config_settings.config:  # a label, not a setting: it must come with the settings
         refuse("Invalid config", ["config key scale: set with --config, it would print that scale on the paper and "
                                   "change no setting; allowed: the scale of the config files (config.yaml: full, "

@@ -1,0 +1,90 @@
+"""Config that would reach a job, or run the wrong thing (issue 27), refused before any job naming its key:
+numbers finite and counts integers, sizes bounded by what they index, null removing an entry."""
+import math
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, job_counts, snakemake
+
+sys.path.insert(0, str(REPO / "workflow"))
+import experiments  # noqa: E402
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def merge(base, over):
+    """``over`` merged into ``base`` key by key, as Snakemake merges config files."""
+    for key, value in over.items():
+        base[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
+
+
+def quick_config():
+    """config.yaml with the quick profile's overrides merged over it."""
+    return merge(yaml.safe_load((REPO / "config.yaml").read_text()),
+                 yaml.safe_load((REPO / "profiles/quick/overrides.yaml").read_text()))
+
+
+@pytest.mark.parametrize("section, key, value, allowed", [
+    ("norm_asymptotics", "sigma", math.inf, "type number, finite"),
+    ("norm_asymptotics", "level", math.nan, "type number, finite"),
+    ("topk_timing", "reps", 3.0, "type integer, in digits"),
+    ("least_squares_tuned", "record_every", 1e3, "type integer, in digits"),
+])
+def test_numbers_are_finite_and_counts_integers(section, key, value, allowed):
+    config = quick_config()
+    config[section][key] = value
+    problems = [experiments.explain(error) for error in experiments.strict_validator(SCHEMA).iter_errors(config)]
+    assert len(problems) == 1 and f"config key {section}.{key}" in problems[0] and allowed in problems[0], problems
+
+
+def test_every_list_in_the_schema_holds_no_repeats():
+    """A repeated value runs twice and draws twice (a doubled legend): every list of values is uniqueItems, but
+    the fixed-length tuples (betas, widths)."""
+    def arrays(node, path=()):
+        if isinstance(node, dict):
+            if node.get("type") == "array":
+                yield path, node
+            for key, value in node.items():
+                yield from arrays(value, (*path, key))
+    repeatable = {"widths", "betas"}
+    assert [".".join(path) for path, node in arrays(SCHEMA)
+            if not node.get("uniqueItems") and path[-1] not in repeatable] == []
+
+
+@pytest.mark.parametrize("changes, keys", [
+    ({"nanogpt": {"train": {"momentum_snapshot": {"steps": 60}}}},
+     ["nanogpt.train.momentum_snapshot.steps", "nanogpt.train.steps = 50"]),
+    ({"finetune": {"train": {"warmup_steps": 12, "cooldown_steps": 9}}},
+     ["finetune.train.warmup_steps + cooldown_steps", "finetune.train.steps = 20"]),
+    ({"airbench": {"data": {"test_per_class": 31}}},
+     ["airbench.data.test_per_class", "airbench.data.synthetic.test_per_class = 30"]),
+    ({"airbench": {"train": {"whiten_images": 501}}}, ["airbench.train.whiten_images", "500"]),
+    ({"airbench": {"data": {"source": "cifar10", "train_per_class": 5001}}}, ["airbench.data.train_per_class", "5000"]),
+])
+def test_a_size_above_what_it_indexes_is_refused_naming_both_keys(changes, keys):
+    assert experiments.bound_problems(quick_config()) == []
+    problems = experiments.bound_problems(merge(quick_config(), changes))
+    assert len(problems) == 1 and "allowed: at most" in problems[0], problems
+    assert all(key in problems[0] for key in keys), problems
+
+
+def test_null_removes_an_entry_of_any_id_map_and_nothing_else():
+    config = quick_config()
+    config["nanogpt"]["runs"]["muon-lr0.07"] = None
+    config["least_squares_tuned"]["tuned"]["sign"] = None
+    config["finetune"]["model"]["hub"]["revision"]["gpt2"] = None  # a value: null is main
+    config["finetune"]["optimizers"]["adamw"]["method"] = None     # a value: AdamW
+    experiments.drop_removed_entries(config, SCHEMA)
+    assert "muon-lr0.07" not in config["nanogpt"]["runs"] and "sign" not in config["least_squares_tuned"]["tuned"]
+    assert config["finetune"]["model"]["hub"]["revision"] == {"gpt2": None}
+    assert config["finetune"]["optimizers"]["adamw"]["method"] is None
+
+
+def test_an_entry_set_to_null_is_removed_from_the_plan(workdir):
+    # null once reached the schema as a run: "None is not of type 'object'"
+    out = snakemake(workdir, "-n", "--cores", "1", "--profile", "profiles/quick", "--config",
+                    "nanogpt={runs: {muon-lr0.07: null}}").stdout
+    assert job_counts(out)["nanogpt_train"] == 6
