@@ -1,5 +1,6 @@
 """Config that would reach a job, or run the wrong thing (issue 27), refused before any job naming its key:
-numbers finite and counts integers, sizes bounded by what they index, null removing an entry."""
+numbers finite and counts integers, sizes bounded by what they index, null removing an entry;
+the plan checked against the machine (its devices, its memory) before its first job."""
 import math
 import sys
 
@@ -81,6 +82,38 @@ def test_null_removes_an_entry_of_any_id_map_and_nothing_else():
     assert "muon-lr0.07" not in config["nanogpt"]["runs"] and "sign" not in config["least_squares_tuned"]["tuned"]
     assert config["finetune"]["model"]["hub"]["revision"] == {"gpt2": None}
     assert config["finetune"]["optimizers"]["adamw"]["method"] is None
+
+
+def test_device_keys_that_need_cuda_are_named_on_a_machine_without_it():
+    config = quick_config()
+    config["topk_timing"]["device"] = "cuda"
+    config["least_squares"]["methods"]["fanion"] = {"lmo": "fanion", "backend": "cupy"}
+    config["nanogpt"]["runs"]["f-muon-a0.5"]["method"]["backend"] = "cupy"  # not planned: not named
+    problems = experiments.device_problems(config, {"topk_timing", "least_squares"}, cuda=False)
+    assert [problem.split(":")[0] for problem in problems] == ["config key least_squares.methods.fanion.backend",
+                                                              "config key topk_timing.device"]
+    assert "allowed here: cpu" in problems[1] and "'lanczos'" in problems[0]
+    assert experiments.device_problems(config, {"topk_timing", "least_squares"}, cuda=True) == []
+
+
+def test_an_allocation_above_the_machines_memory_is_named_with_its_estimate():
+    config = quick_config()
+    config["norm_asymptotics"]["sizes"] = [64, 16384]
+    config["norm_asymptotics"]["aspects"] = [1, 64]
+    problems = experiments.memory_problems(config, {"norm_asymptotics", "least_squares"}, ram=16 * 2**30)
+    assert len(problems) == 1 and "config key norm_asymptotics.sizes" in problems[0] and "GiB" in problems[0], problems
+    assert experiments.memory_problems(config, {"least_squares"}, ram=16 * 2**30) == []
+
+
+def test_a_plan_this_machine_cannot_run_stops_before_any_job_naming_the_keys(workdir):
+    # topk_timing={device: cuda} on a CPU once failed in the job, naming no key
+    result = snakemake(workdir, "--cores", "1", "--profile", "profiles/quick", "--config",
+                       "topk_timing={device: cuda}", "norm_asymptotics={sizes: [64, 16384], aspects: [1, 64]}",
+                       check=False, env={"CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    assert result.returncode != 0 and "Nothing was run" in result.stdout
+    for fragment in ["config key topk_timing.device", "config key norm_asymptotics.sizes", "GiB"]:
+        assert fragment in result.stdout, f"{fragment!r} not in:\n{result.stdout}"
+    assert not (workdir / "results").exists()
 
 
 def test_an_entry_set_to_null_is_removed_from_the_plan(workdir):

@@ -5,7 +5,7 @@ integers), null removing an entry. Each other function takes the validated confi
 must name another key, sizes that must fit each other); the expansions turn a config section into
 the jobs' wildcards (airbench's swept methods and seed blocks, fine-tuning's learning-rate grid,
 NanoGPT's shard files); the pre-run checks refuse a plan this machine cannot run (GPU jobs without
-a GPU, downloads without a network).
+a GPU, a cuda device or cupy backend without CUDA, arrays beyond its memory, downloads without a network).
 """
 import glob
 import itertools
@@ -400,9 +400,65 @@ def gpu_problems(config, gpu_rules, local):
     import torch
     if not gpu_rules or not local or torch.cuda.is_available() or config["gpu_jobs_on_cpu"]:
         return []
+    if config["scale"] == "quick":  # the user's own GPU keys, named by device_problems where they fail in the job
+        return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none; set their sections' "
+                "device to cpu (resources.gpu to 0 for nanogpt and finetune), or --config gpu_jobs_on_cpu=true"]
     return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none: this is the paper's full "
             "scale, meant for GPU nodes. On a CPU run --profile profiles/quick; on a SLURM cluster --profile "
             "profiles/slurm; to run them here anyway, --config gpu_jobs_on_cpu=true"]
+
+
+def planned_sections(config, rules):
+    """The config sections whose jobs are planned: a rule is named after its section (least_squares_tuned_grid)."""
+    return {max((section for section in config if rule == section or rule.startswith(section + "_")), key=len,
+                default=None) for rule in rules} - {None}
+
+
+def config_leaves(node, path=()):
+    """(key path, value) of every value in the config that is not a mapping."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from config_leaves(value, (*path, str(key)))
+    else:
+        yield ".".join(path), node
+
+
+def device_problems(config, sections, cuda):
+    """The keys of the planned ``sections`` that put work on CUDA, on a machine without it (``cuda`` False): a
+    device cuda (or cuda:N) and the top-k backend cupy. Each fails inside its job; gpu_jobs_on_cpu does not help."""
+    if cuda:
+        return []
+    from fanions.topk import BACKENDS
+    problems = []
+    for key, value in config_leaves({section: config[section] for section in sorted(sections)}):
+        if key.endswith(".device") and str(value).startswith("cuda"):
+            problems.append(f"config key {key}: {value!r} needs a GPU and this machine has none; allowed here: cpu")
+        if key.endswith(".backend") and value == "cupy":
+            problems.append(f"config key {key}: 'cupy' needs a GPU and this machine has none; allowed here: one of "
+                            f"{sorted(set(BACKENDS) - {'cupy'})}")
+    return problems
+
+
+def memory_estimates(config):
+    """{key: bytes} of the largest array a job of each section holds, against the key that sizes it (rough: the
+    arrays the scripts allocate, not the library's workspace)."""
+    ls, lst, na, tt = (config[section] for section in ("least_squares", "least_squares_tuned", "norm_asymptotics",
+                                                       "topk_timing"))
+    cells = len(lst["momenta"]) * max(round((grid["lr"]["stop"] - grid["lr"]["start"]) / grid["lr"]["step"]) + 1
+                                      for grid in lst["tuned"].values())
+    return {  # bytes of the values × how many arrays of them
+        "least_squares.iterations": 8 * 8 * (ls["iterations"] + 1) * len(ls["seeds"]),  # the trace (3), its table (5)
+        "least_squares_tuned.size": {"float32": 4, "float64": 8}[lst["dtype"]] * 3 * cells * lst["size"] ** 2,  # X, B, ∇F
+        "norm_asymptotics.sizes": 8 * 2 * max(na["aspects"]) * max(na["sizes"]) ** 2,  # the largest matrix, its SVD's copy
+        "topk_timing.size": 4 * 3 * tt["size"] ** 2,  # the float32 matrix, its factors, a product
+    }
+
+
+def memory_problems(config, sections, ram):
+    """The planned ``sections`` whose largest array (memory_estimates) exceeds this machine's ``ram`` bytes."""
+    return [f"config key {key}: a job holds about {size / 2**30:.3g} GiB (estimated), above this machine's "
+            f"{ram / 2**30:.3g} GiB of memory; allowed: settings whose arrays fit in it"
+            for key, size in memory_estimates(config).items() if key.split(".")[0] in sections and size > ram]
 
 
 def slurm_min_job_age():

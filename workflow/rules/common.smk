@@ -6,6 +6,7 @@ machine can run the plan.
 Runs before any rule is defined, so a bad config stops the run before any job, with a message that
 names the key and what it allows.
 """
+import os
 import re
 import sys
 from pathlib import Path
@@ -138,14 +139,21 @@ def paper_inputs():
 
 # ---------------------------------------------------------------- before the first job (not in a dry run)
 def refuse_what_cannot_run(jobs):
-    """Snakefile's onstart: stop if the planned jobs need a GPU or a download this machine cannot give them, or if
-    the cluster's executor could not see its jobs end."""
+    """Snakefile's onstart: stop if the planned jobs need a GPU, a device, memory or a download this machine cannot
+    give them, or if the cluster's executor could not see its jobs end."""
     jobs = list(jobs)
     gpu_rules = {job.rule.name for job in jobs if job.resources.get("gpu", 0) > 0}
     executor = workflow.executor_plugin.name if workflow.executor_plugin is not None else None
+    rules = {job.rule.name for job in jobs}
     problems = (experiments.gpu_problems(config, gpu_rules, workflow.local_exec)
-                + experiments.download_problems(config, {job.rule.name for job in jobs})
+                + experiments.download_problems(config, rules)
                 + experiments.slurm_status_problems(executor, getattr(workflow, "executor_settings", None)))
+    if workflow.local_exec:  # the jobs run on this machine: its devices and its memory
+        import torch
+        sections = experiments.planned_sections(config, rules)
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        problems += (experiments.device_problems(config, sections, torch.cuda.is_available())
+                     + experiments.memory_problems(config, sections, ram))
     if problems:
         refuse("Nothing was run", problems)
 
