@@ -1,5 +1,6 @@
 """Config that would reach a job, or run the wrong thing (issue 27), refused before any job naming its key:
 numbers finite and counts integers, sizes bounded by what they index, null removing an entry;
+a user's config file layered over the profile's;
 the plan checked against the machine (its devices, its memory) before its first job."""
 import math
 import sys
@@ -26,6 +27,24 @@ def quick_config():
     """config.yaml with the quick profile's overrides merged over it."""
     return merge(yaml.safe_load((REPO / "config.yaml").read_text()),
                  yaml.safe_load((REPO / "profiles/quick/overrides.yaml").read_text()))
+
+
+def test_a_users_config_file_is_layered_over_the_profiles(workdir):
+    # --configfile once replaced the profile's config files: the quick overrides vanished and the full scale was planned
+    (workdir / "my.yaml").write_text("finetune: {seeds: [0, 1]}\n")
+    out = snakemake(workdir, "-n", "--cores", "1", "--profile", "profiles/quick", "--configfile", "my.yaml").stdout
+    counts = job_counts(out)
+    assert counts["nanogpt_train"] == 7  # the quick profile's one seed per run
+    assert counts["finetune_run"] == 2 * 3 * 2  # its 2 optimizers × 3 lrs, with my.yaml's 2 seeds
+
+
+def test_profile_configfiles_reads_the_last_profile_given():
+    argv = ["snakemake", "-n", "--profile", "profiles/slurm", "--profile=profiles/quick", "--configfile", "my.yaml"]
+    quick = [REPO / "config.yaml", REPO / "profiles/quick/overrides.yaml"]
+    assert experiments.profile_configfiles(argv, {}, REPO) == quick
+    environ = {"SNAKEMAKE_PROFILE": str(REPO / "profiles/quick")}
+    assert experiments.profile_configfiles(["snakemake"], environ, REPO) == quick
+    assert experiments.profile_configfiles(["snakemake", "--profile", "profiles/slurm"], {}, REPO) == []
 
 
 @pytest.mark.parametrize("section, key, value, allowed", [

@@ -1,6 +1,6 @@
 """What the config asks of each experiment, in plain Python (the rules' helpers; tests import them).
 
-Before validation: a strict schema (numbers finite, counts
+Before validation: the profile's config files under the user's, a strict schema (numbers finite, counts
 integers), null removing an entry. Each other function takes the validated config. The cross-key checks say what the schema cannot (a key that
 must name another key, sizes that must fit each other); the expansions turn a config section into
 the jobs' wildcards (airbench's swept methods and seed blocks, fine-tuning's learning-rate grid,
@@ -20,7 +20,26 @@ from urllib.parse import urlparse
 import jsonschema
 
 
-# ---------------------------------------------------------------- the schema
+# ---------------------------------------------------------------- the config files and the schema
+def profile_configfiles(argv, environ, workdir):
+    """The config files of the profile this command uses (its last --profile that lists any, else
+    $SNAKEMAKE_PROFILE's): a profile is a folder holding config.yaml, or the YAML file itself, and its paths are
+    relative to ``workdir``, where snakemake runs."""
+    import yaml
+    profiles = [arg.partition("=")[2] if arg.startswith("--profile=") else value
+                for arg, value in zip(argv, [*argv[1:], ""]) if arg == "--profile" or arg.startswith("--profile=")]
+    if not profiles and environ.get("SNAKEMAKE_PROFILE"):
+        profiles = [environ["SNAKEMAKE_PROFILE"]]
+    files = []
+    for profile in profiles:
+        path = Path(workdir, profile)
+        path = path / "config.yaml" if path.is_dir() else path
+        settings = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        listed = settings.get("configfiles", settings.get("configfile")) or files
+        files = [listed] if isinstance(listed, str) else listed
+    return [Path(workdir, file) for file in files]
+
+
 def strict_validator(schema):
     """The schema's validator, its types strict: a number is finite (NaN and infinity pass every bound, as
     nan > 0 is False) and an integer is an int (JSON Schema takes the float 1e12 for an integer, which

@@ -1,19 +1,21 @@
-"""The config (the Snakefile calls these before any rule): a YAML syntax check naming the line, command-line
-values retyped, validation against the schema, every LMO and every key that must agree with another checked
-(workflow/experiments.py); the settings each job is given; and, before the first job, the check that this
-machine can run the plan.
+"""The config (the Snakefile calls these before any rule): a YAML syntax check naming the line, the user's config
+files layered over the profile's, command-line values retyped, validation against the schema, every LMO and every
+key that must agree with another checked (workflow/experiments.py); the settings each job is given; and, before
+the first job, the check that this machine can run the plan.
 
 Runs before any rule is defined, so a bad config stops the run before any job, with a message that
 names the key and what it allows.
 """
+import copy
 import os
 import re
 import sys
 from pathlib import Path
 
 import yaml
+from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 REPO = Path(workflow.basedir)
 sys.path[:0] = [str(REPO / "workflow"), str(REPO / "workflow/scripts")]
@@ -58,6 +60,25 @@ def retype(node):
         value = yaml.safe_load(node) if node.strip() else node
         return value if value is None or isinstance(value, (int, float, bool)) else node
     return node
+
+
+def layer_over_profile(config):
+    """A user's config file goes over the profile's: config.yaml, the profile's files, the user's, then --config.
+    Snakemake's --configfile replaces the profile's configfiles (as any option replaces the profile's), so
+    `--profile profiles/quick --configfile my.yaml` once dropped the quick overrides and planned the full scale.
+    The jobs Snakemake starts elsewhere (a cluster) are given the same files."""
+    given = workflow.config_settings
+    profile = experiments.profile_configfiles(sys.argv, os.environ, Path.cwd())
+    if given.replace_workflow_config or set(profile) <= set(map(Path.absolute, given.configfiles)):
+        return
+    given.configfiles = [*profile, *(path for path in given.configfiles if path not in profile)]
+    workflow.configfiles[:] = given.configfiles  # the files the report names (a cluster's jobs get given's)
+    given.overwrite_config = {}
+    for path in given.configfiles:
+        update_config(given.overwrite_config, load_configfile(path))
+    update_config(given.overwrite_config, dict(given.config))
+    config.clear()
+    config.update(copy.deepcopy(given.overwrite_config))
 
 
 def check_config(config):
