@@ -140,3 +140,10 @@ def test_an_entry_set_to_null_is_removed_from_the_plan(workdir):
     out = snakemake(workdir, "-n", "--cores", "1", "--profile", "profiles/quick", "--config",
                     "nanogpt={runs: {muon-lr0.07: null}}").stdout
     assert job_counts(out)["nanogpt_train"] == 6
+
+
+def test_a_one_point_lr_grid_is_its_centre():
+    """points: 1 once ran lr/10, the grid's lower end, whatever decades said."""
+    config = quick_config()
+    config["finetune"]["lr_grid"] = {"points": 1, "decades": 2}
+    assert experiments.finetune_grid(config)["muon"] == {"0.02": 0.02}

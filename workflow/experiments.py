@@ -139,10 +139,11 @@ def nanogpt_shards(config, split):
 
 def finetune_grid(config):
     """{optimizer: {lr as written in file names: lr}}: ``lr_grid.points`` learning rates log-spaced over
-    ``lr_grid.decades`` decades centred on the optimizer's own lr, each rounded to 3 significant digits."""
+    ``lr_grid.decades`` decades centred on the optimizer's own lr (one point: that lr), each rounded to 3
+    significant digits."""
     ft = config["finetune"]
     points, decades = ft["lr_grid"]["points"], ft["lr_grid"]["decades"]
-    offsets = [decades * (i / max(points - 1, 1) - 0.5) for i in range(points)]
+    offsets = [decades * (i / (points - 1) - 0.5) for i in range(points)] if points > 1 else [0.0]
     return {name: {f"{lr:.3g}": float(f"{lr:.3g}") for lr in (ft["optimizers"][name]["lr"] * 10**offset
                                                                 for offset in offsets)}
             for name in ft["compare"]}
