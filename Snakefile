@@ -15,6 +15,9 @@ include: "workflow/rules/common.smk"
 check_yaml("config.yaml")  # a syntax error names its line
 
 
+layer_over_profile(config)  # --configfile my.yaml goes over the profile's config files, not instead of them
+
+
 configfile: "config.yaml"
 
 

@@ -71,6 +71,11 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["nanogpt={train: {val_tokens: 1000}}"], ["config key nanogpt.train.val_tokens", "seq_len × GPUs = 524288"]),
     (["nanogpt={train: {window: {start: 2048, end: 1792, block: 64}}}"],
      ["config key nanogpt.train.window.start", "allowed: start <= end"]),
+    (["norm_asymptotics={sigma: .inf}"], ["config key norm_asymptotics.sigma", "allowed: type number, finite"]),
+    (["nanogpt={train: {steps: 1e3}}"], ["config key nanogpt.train.steps", "allowed: type integer, in digits"]),
+    (["extra_lmos=[my_norms.py, my_norms.py]"], ["config key extra_lmos", "allowed: no repeated items"]),
+    (["nanogpt={train: {momentum_snapshot: {parameter: blocks.1.mlp.c_fc.weight, steps: 2000}}}"],
+     ["config key nanogpt.train.momentum_snapshot.steps", "nanogpt.train.steps = 1750", "allowed: at most 1750"]),
 ])
 def test_bad_config_stops_before_any_job_naming_key_and_allowed(workdir, overrides, expected):
     result = snakemake(workdir, "-n", "--cores", "1", "--config", *overrides, check=False)

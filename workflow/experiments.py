@@ -1,19 +1,98 @@
 """What the config asks of each experiment, in plain Python (the rules' helpers; tests import them).
 
-Each function takes the validated config. The cross-key checks say what the schema cannot (a key that
+Before validation: the profile's config files under the user's, a strict schema (numbers finite, counts
+integers), null removing an entry. Each other function takes the validated config. The cross-key checks say what the schema cannot (a key that
 must name another key, sizes that must fit each other); the expansions turn a config section into
 the jobs' wildcards (airbench's swept methods and seed blocks, fine-tuning's learning-rate grid,
 NanoGPT's shard files); the pre-run checks refuse a plan this machine cannot run (GPU jobs without
-a GPU, downloads without a network).
+a GPU, a cuda device or cupy backend without CUDA, arrays beyond its memory, downloads without a network).
 """
 import glob
 import itertools
+import math
 import os
 import re
 import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
+
+import jsonschema
+
+
+# ---------------------------------------------------------------- the config files and the schema
+def profile_configfiles(argv, environ, workdir):
+    """The config files of the profile this command uses (its last --profile that lists any, else
+    $SNAKEMAKE_PROFILE's): a profile is a folder holding config.yaml, or the YAML file itself, and its paths are
+    relative to ``workdir``, where snakemake runs."""
+    import yaml
+    profiles = [arg.partition("=")[2] if arg.startswith("--profile=") else value
+                for arg, value in zip(argv, [*argv[1:], ""]) if arg == "--profile" or arg.startswith("--profile=")]
+    if not profiles and environ.get("SNAKEMAKE_PROFILE"):
+        profiles = [environ["SNAKEMAKE_PROFILE"]]
+    files = []
+    for profile in profiles:
+        path = Path(workdir, profile)
+        path = path / "config.yaml" if path.is_dir() else path
+        settings = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        listed = settings.get("configfiles", settings.get("configfile")) or files
+        files = [listed] if isinstance(listed, str) else listed
+    return [Path(workdir, file) for file in files]
+
+
+def strict_validator(schema):
+    """The schema's validator, its types strict: a number is finite (NaN and infinity pass every bound, as
+    nan > 0 is False) and an integer is an int (JSON Schema takes the float 1e12 for an integer, which
+    torch.empty does not)."""
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "number": lambda _, value: (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                    and (isinstance(value, int) or math.isfinite(value))),
+        "integer": lambda _, value: isinstance(value, int) and not isinstance(value, bool)})
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)(schema)
+
+
+TYPE_NOTES = {"number": "type number, finite", "integer": "type integer, in digits (1000000, not 1e6 or 1.0e6)"}
+
+
+def explain(error):
+    """One line per schema violation: the key path, the bad value and what is allowed there."""
+    path = ".".join(map(str, error.absolute_path)) or "(top level)"
+    check, limit = error.validator, error.validator_value
+    allowed = {
+        "enum": f"one of {limit}", "minimum": f">= {limit}", "maximum": f"<= {limit}",
+        "exclusiveMinimum": f"> {limit}", "exclusiveMaximum": f"< {limit}", "minItems": f"at least {limit} items",
+        "uniqueItems": "no repeated items", "pattern": f"names matching {limit}", "required": f"keys {limit}",
+        "additionalProperties": f"the keys {sorted(error.schema.get('properties', {}))}",
+        "minProperties": f"at least {limit} entries",
+    }.get(check, f"{check} {limit}")
+    if check == "type":
+        names = [limit] if isinstance(limit, str) else limit
+        allowed = " or ".join(TYPE_NOTES.get(name, f"type {name}") for name in names)
+    return f"config key {path}: {error.message}; allowed: {allowed}"
+
+
+def resolved(schema, root):
+    """A schema node with its $ref followed (refs within the same file: #/$defs/name)."""
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rpartition("/")[2]]
+    return schema
+
+
+def drop_removed_entries(node, schema, root=None):
+    """An entry set to null in an override is removed where the schema maps ids to settings (an object whose
+    additionalProperties are objects: methods, runs, optimizers, tuned methods, experiments, sweeps):
+    --config 'nanogpt={runs: {muon-lr0.07: null}}'. Elsewhere null is a value, for the schema to judge."""
+    root = root or schema
+    schema = resolved(schema, root)
+    if not isinstance(node, dict):
+        return
+    entries = schema.get("additionalProperties")
+    entries = resolved(entries, root) if isinstance(entries, dict) else None
+    if entries is not None and entries.get("type") == "object":
+        for key in [key for key, value in node.items() if value is None and key not in schema.get("properties", {})]:
+            del node[key]
+    for key, value in node.items():
+        drop_removed_entries(value, schema.get("properties", {}).get(key) or entries or {}, root)
 
 
 # ---------------------------------------------------------------- expansions
@@ -60,10 +139,11 @@ def nanogpt_shards(config, split):
 
 def finetune_grid(config):
     """{optimizer: {lr as written in file names: lr}}: ``lr_grid.points`` learning rates log-spaced over
-    ``lr_grid.decades`` decades centred on the optimizer's own lr, each rounded to 3 significant digits."""
+    ``lr_grid.decades`` decades centred on the optimizer's own lr (one point: that lr), each rounded to 3
+    significant digits."""
     ft = config["finetune"]
     points, decades = ft["lr_grid"]["points"], ft["lr_grid"]["decades"]
-    offsets = [decades * (i / max(points - 1, 1) - 0.5) for i in range(points)]
+    offsets = [decades * (i / (points - 1) - 0.5) for i in range(points)] if points > 1 else [0.0]
     return {name: {f"{lr:.3g}": float(f"{lr:.3g}") for lr in (ft["optimizers"][name]["lr"] * 10**offset
                                                                 for offset in offsets)}
             for name in ft["compare"]}
@@ -187,6 +267,32 @@ def consistency_problems(config):
     return problems
 
 
+CIFAR10_PER_CLASS = {"train_per_class": 5000, "test_per_class": 1000}
+
+
+def bound_problems(config):
+    """Sizes that must not exceed another (the schema checks each alone): a cool-down within the steps, a subset
+    within the data, a batch within the training set. One line per size above its bound, naming both."""
+    ng, ft, ab = config["nanogpt"]["train"], config["finetune"]["train"], config["airbench"]
+    data = ab["data"]
+    source = (("airbench.data.synthetic", data["synthetic"]) if data["source"] == "synthetic"
+              else ("CIFAR-10", CIFAR10_PER_CLASS))
+    train_images = 10 * min(data["train_per_class"] or math.inf, source[1]["train_per_class"])
+    bounds = [  # (key, its value, what bounds it, the bound)
+        ("nanogpt.train.cooldown_steps", ng["cooldown_steps"], "nanogpt.train.steps", ng["steps"]),
+        ("nanogpt.train.momentum_snapshot.steps", ng["momentum_snapshot"]["steps"], "nanogpt.train.steps",
+         ng["steps"]),
+        ("finetune.train.warmup_steps + cooldown_steps", ft["warmup_steps"] + ft["cooldown_steps"],
+         "finetune.train.steps", ft["steps"]),
+        *((f"airbench.data.{split}", data[split], f"{source[0]}.{split}", source[1][split])
+          for split in ("train_per_class", "test_per_class") if data[split] is not None),
+        *((f"airbench.train.{key}", ab["train"][key], "the training images (10 classes × per class)", train_images)
+          for key in ("batch_size", "whiten_images")),
+    ]
+    return [f"config key {key}: {value} is above {bound_key} = {bound}; allowed: at most {bound}"
+            for key, value, bound_key, bound in bounds if value > bound]
+
+
 def finetune_problems(config):
     """The fine-tuning section against the rest: optimizer ids, the NanoGPT run it starts from, the local
     checkpoint (files, config, every tensor's shape, from its header) and text files, steps in range."""
@@ -276,7 +382,8 @@ def register_problems(path):
 def config_problems(config):
     """Everything the schema cannot check, one line per problem naming its key; the methods are checked
     once the keys they depend on agree."""
-    problems = consistency_problems(config) + finetune_problems(config) + register_problems(config["verdicts"]["register"])
+    problems = (consistency_problems(config) + bound_problems(config) + finetune_problems(config)
+                + register_problems(config["verdicts"]["register"]))
     return problems or method_problems(config)
 
 
@@ -321,9 +428,65 @@ def gpu_problems(config, gpu_rules, local):
     import torch
     if not gpu_rules or not local or torch.cuda.is_available() or config["gpu_jobs_on_cpu"]:
         return []
+    if config["scale"] == "quick":  # the user's own GPU keys, named by device_problems where they fail in the job
+        return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none; set their sections' "
+                "device to cpu (resources.gpu to 0 for nanogpt and finetune), or --config gpu_jobs_on_cpu=true"]
     return [f"the jobs of {sorted(gpu_rules)} ask for a GPU and this machine has none: this is the paper's full "
             "scale, meant for GPU nodes. On a CPU run --profile profiles/quick; on a SLURM cluster --profile "
             "profiles/slurm; to run them here anyway, --config gpu_jobs_on_cpu=true"]
+
+
+def planned_sections(config, rules):
+    """The config sections whose jobs are planned: a rule is named after its section (least_squares_tuned_grid)."""
+    return {max((section for section in config if rule == section or rule.startswith(section + "_")), key=len,
+                default=None) for rule in rules} - {None}
+
+
+def config_leaves(node, path=()):
+    """(key path, value) of every value in the config that is not a mapping."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from config_leaves(value, (*path, str(key)))
+    else:
+        yield ".".join(path), node
+
+
+def device_problems(config, sections, cuda):
+    """The keys of the planned ``sections`` that put work on CUDA, on a machine without it (``cuda`` False): a
+    device cuda (or cuda:N) and the top-k backend cupy. Each fails inside its job; gpu_jobs_on_cpu does not help."""
+    if cuda:
+        return []
+    from fanions.topk import BACKENDS
+    problems = []
+    for key, value in config_leaves({section: config[section] for section in sorted(sections)}):
+        if key.endswith(".device") and str(value).startswith("cuda"):
+            problems.append(f"config key {key}: {value!r} needs a GPU and this machine has none; allowed here: cpu")
+        if key.endswith(".backend") and value == "cupy":
+            problems.append(f"config key {key}: 'cupy' needs a GPU and this machine has none; allowed here: one of "
+                            f"{sorted(set(BACKENDS) - {'cupy'})}")
+    return problems
+
+
+def memory_estimates(config):
+    """{key: bytes} of the largest array a job of each section holds, against the key that sizes it (rough: the
+    arrays the scripts allocate, not the library's workspace)."""
+    ls, lst, na, tt = (config[section] for section in ("least_squares", "least_squares_tuned", "norm_asymptotics",
+                                                       "topk_timing"))
+    cells = len(lst["momenta"]) * max(round((grid["lr"]["stop"] - grid["lr"]["start"]) / grid["lr"]["step"]) + 1
+                                      for grid in lst["tuned"].values())
+    return {  # bytes of the values × how many arrays of them
+        "least_squares.iterations": 8 * 8 * (ls["iterations"] + 1) * len(ls["seeds"]),  # the trace (3), its table (5)
+        "least_squares_tuned.size": {"float32": 4, "float64": 8}[lst["dtype"]] * 3 * cells * lst["size"] ** 2,  # X, B, ∇F
+        "norm_asymptotics.sizes": 8 * 2 * max(na["aspects"]) * max(na["sizes"]) ** 2,  # the largest matrix, its SVD's copy
+        "topk_timing.size": 4 * 3 * tt["size"] ** 2,  # the float32 matrix, its factors, a product
+    }
+
+
+def memory_problems(config, sections, ram):
+    """The planned ``sections`` whose largest array (memory_estimates) exceeds this machine's ``ram`` bytes."""
+    return [f"config key {key}: a job holds about {size / 2**30:.3g} GiB (estimated), above this machine's "
+            f"{ram / 2**30:.3g} GiB of memory; allowed: settings whose arrays fit in it"
+            for key, size in memory_estimates(config).items() if key.split(".")[0] in sections and size > ram]
 
 
 def slurm_min_job_age():

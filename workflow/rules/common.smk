@@ -1,19 +1,21 @@
-"""The config (the Snakefile calls these before any rule): a YAML syntax check naming the line, command-line
-values retyped, validation against the schema, every LMO and every key that must agree with another checked
-(workflow/experiments.py); the settings each job is given; and, before the first job, the check that this
-machine can run the plan.
+"""The config (the Snakefile calls these before any rule): a YAML syntax check naming the line, the user's config
+files layered over the profile's, command-line values retyped, validation against the schema, every LMO and every
+key that must agree with another checked (workflow/experiments.py); the settings each job is given; and, before
+the first job, the check that this machine can run the plan.
 
 Runs before any rule is defined, so a bad config stops the run before any job, with a message that
 names the key and what it allows.
 """
+import copy
+import os
 import re
 import sys
 from pathlib import Path
 
-import jsonschema
 import yaml
+from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 REPO = Path(workflow.basedir)
 sys.path[:0] = [str(REPO / "workflow"), str(REPO / "workflow/scripts")]
@@ -71,40 +73,38 @@ def retype(node):
     return node
 
 
-def explain(error):
-    """One line per schema violation: the key path, the bad value and what is allowed there."""
-    path = ".".join(map(str, error.absolute_path)) or "(top level)"
-    check, limit = error.validator, error.validator_value
-    allowed = {
-        "enum": f"one of {limit}", "type": f"type {limit}", "minimum": f">= {limit}", "maximum": f"<= {limit}",
-        "exclusiveMinimum": f"> {limit}", "exclusiveMaximum": f"< {limit}", "minItems": f"at least {limit} items",
-        "uniqueItems": "no repeated items", "pattern": f"names matching {limit}", "required": f"keys {limit}",
-        "additionalProperties": f"the keys {sorted(error.schema.get('properties', {}))}",
-        "minProperties": f"at least {limit} entries",
-    }.get(check, f"{check} {limit}")
-    return f"config key {path}: {error.message}; allowed: {allowed}"
-
-
-def drop_removed_methods(node):
-    """A method set to null in an override is removed: --config 'least_squares={methods: {sign: null}}'."""
-    if isinstance(node, dict):
-        if isinstance(node.get("methods"), dict):
-            node["methods"] = {key: spec for key, spec in node["methods"].items() if spec is not None}
-        for value in node.values():
-            drop_removed_methods(value)
+def layer_over_profile(config):
+    """A user's config file goes over the profile's: config.yaml, the profile's files, the user's, then --config.
+    Snakemake's --configfile replaces the profile's configfiles (as any option replaces the profile's), so
+    `--profile profiles/quick --configfile my.yaml` once dropped the quick overrides and planned the full scale.
+    The jobs Snakemake starts elsewhere (a cluster) are given the same files."""
+    given = workflow.config_settings
+    profile = experiments.profile_configfiles(sys.argv, os.environ, Path.cwd())
+    if given.replace_workflow_config or set(profile) <= set(map(Path.absolute, given.configfiles)):
+        return
+    given.configfiles = [*profile, *(path for path in given.configfiles if path not in profile)]
+    workflow.configfiles[:] = given.configfiles  # the files the report names (a cluster's jobs get given's)
+    given.overwrite_config = {}
+    for path in given.configfiles:
+        update_config(given.overwrite_config, load_configfile(path))
+    update_config(given.overwrite_config, dict(given.config))
+    config.clear()
+    config.update(copy.deepcopy(given.overwrite_config))
 
 
 def check_config(config):
-    """Validate (setting the schema's defaults), load the user's LMOs, check every method and the keys that
-    must agree with each other."""
+    """Validate (setting the schema's defaults; numbers finite, counts integers), load the user's LMOs, check every
+    method and the keys that must agree with each other."""
     config.update(retype(config))
-    drop_removed_methods(config)
+    schema = yaml.safe_load(SCHEMA.read_text())
+    experiments.drop_removed_entries(config, schema)
     try:
         validate(config, str(SCHEMA))
     except WorkflowError:
-        schema = yaml.safe_load(SCHEMA.read_text())
-        errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
-        refuse("Invalid config", sorted(map(explain, errors)))
+        pass  # each violation is listed below, naming its key
+    problems = sorted(map(experiments.explain, experiments.strict_validator(schema).iter_errors(config)))
+    if problems:
+        refuse("Invalid config", problems)
     if "scale" in workflow.config_settings.config:  # a label, not a setting: it must come with the settings
         refuse("Invalid config", ["config key scale: set with --config, it would print that scale on the paper and "
                                   "change no setting; allowed: the scale of the config files (config.yaml: full, "
@@ -171,14 +171,21 @@ def paper_inputs():
 
 # ---------------------------------------------------------------- before the first job (not in a dry run)
 def refuse_what_cannot_run(jobs):
-    """Snakefile's onstart: stop if the planned jobs need a GPU or a download this machine cannot give them, or if
-    the cluster's executor could not see its jobs end."""
+    """Snakefile's onstart: stop if the planned jobs need a GPU, a device, memory or a download this machine cannot
+    give them, or if the cluster's executor could not see its jobs end."""
     jobs = list(jobs)
     gpu_rules = {job.rule.name for job in jobs if job.resources.get("gpu", 0) > 0}
     executor = workflow.executor_plugin.name if workflow.executor_plugin is not None else None
+    rules = {job.rule.name for job in jobs}
     problems = (experiments.gpu_problems(config, gpu_rules, workflow.local_exec)
-                + experiments.download_problems(config, {job.rule.name for job in jobs})
+                + experiments.download_problems(config, rules)
                 + experiments.slurm_status_problems(executor, getattr(workflow, "executor_settings", None)))
+    if workflow.local_exec:  # the jobs run on this machine: its devices and its memory
+        import torch
+        sections = experiments.planned_sections(config, rules)
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        problems += (experiments.device_problems(config, sections, torch.cuda.is_available())
+                     + experiments.memory_problems(config, sections, ram))
     if problems:
         refuse("Nothing was run", problems)
 
