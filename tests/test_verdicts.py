@@ -229,7 +229,7 @@ def test_section_5_verdicts_name_the_paper_error_from_measured_limits():
 
 
 def errata(muon_stated, lr_products, neon_stated=None, true=0.9, implied=(249.0, 249.0, 249.0), lead_op=0.0,
-           final=None):
+           final=None, delta0=260.0):
     """An errata frame at n = 10 and 50 as the least-squares table writes it, each L a mean over 5 draws ±5%: the
     paper's NSGD and Neon L (Neon's ``neon_stated``) at n = 50 only, Muon's stated L ``muon_stated`` with (2/√n) at
     the paper's 171.4, the true constants ``true``, η·ε·L ``lr_products``, the Δ₀ the K imply, the final F − F*."""
@@ -245,7 +245,7 @@ def errata(muon_stated, lr_products, neon_stated=None, true=0.9, implied=(249.0,
         draws(n, "muon", "L_rule", 2 * scale * muon_stated)
         for lmo in ("muon", "neon", "nsgd"):
             draws(n, lmo, "L_true", true)
-        draws(n, "problem", "delta0", 300.0)
+        draws(n, "problem", "delta0", delta0)
         rows += [(n, lmo, "lr_times_eps_L", p, math.nan, math.nan, 1) for lmo, p in zip(("muon", "neon", "nsgd"), lr_products)]
         rows += [(n, lmo, "delta0_implied", d, math.nan, math.nan, 1) for lmo, d in zip(("muon", "neon", "nsgd"), implied)]
         rows += [(n, "neon", "lead_dual", 0.5, 0.4, 0.6, 5), (n, "neon", "lead_dual_window", 0.06, 0.0, 0.1, 5),
@@ -274,6 +274,7 @@ def test_section_6_1_verdicts_fail_where_the_paper_misses_its_own_numbers():
     assert verdict("ls.size", neon_stated=30.0) == "differs"
     assert verdicts.least_squares_verdicts(errata(25.0, (0.998, 1.006, 1.0023)), TESTS, {})["ls.lr"][1] == "differs"
     assert verdict("ls.K", implied=(249.0, 255.0, 249.0)) == "differs"
+    assert verdict("ls.K", delta0=400.0) == "differs"  # consistent K, but not a Δ₀ our problems draw
     assert verdict("ls.neon_grad", lead_op=0.8) == "reproduced"
     assert verdict("ls.neon_grad", lead_op=0.8, final={"neon": 1e-3, "muon": 1e-4, "nsgd": 1e-2}) == "not reproduced"
 

@@ -143,13 +143,15 @@ def least_squares_verdicts(errata, tests, settings):
     spans = [(d * (PAPER[lmo]["K"] - 1) / PAPER[lmo]["K"] * (1 - rounding(PAPER[lmo]["L"], digits[lmo])),
               d * (1 + rounding(PAPER[lmo]["L"], digits[lmo]))) for lmo, d in implied.items()]
     low, high = max(a for a, _ in spans), min(b for _, b in spans)
-    ours = f"our problems' Δ₀ = {rows.loc[(n, 'problem', 'delta0'), 'value']:.0f}"
-    out["ls.K"] = Answer(f"Δ₀ = {min(implied.values()):.0f}–{max(implied.values()):.0f}",
-                         "reproduced" if low <= high else "differs",
+    drawn = rows.loc[(n, "problem", "delta0")]
+    ours = one_draw(drawn, drawn.value, 16)  # Δ₀ of one draw of our problems (no rounding of ours)
+    fits = low <= high and low <= ours[1] and ours[0] <= high
+    out["ls.K"] = Answer(f"Δ₀ = {min(implied.values()):.0f}–{max(implied.values()):.0f}", "reproduced" if fits else "differs",
                          (f"the three K admit one Δ₀ in [{low:.1f}, {high:.1f}]" if low <= high else
-                          "no one Δ₀ fits all three K") + f"; {ours}",
-                         "reproduced if one Δ₀ fits all three K = ⌈LΔ₀/ε²⌉ (each puts Δ₀ in ((K−1)ε²/L, Kε²/L], "
-                         "L to its rounding); differs if none")
+                          "no one Δ₀ fits all three K") + f"; one draw of our problems has Δ₀ in [{ours[0]:.0f}, {ours[1]:.0f}]",
+                         "reproduced if one Δ₀ fits all three K = ⌈LΔ₀/ε²⌉ (each puts Δ₀ in ((K−1)ε²/L, Kε²/L], L to its "
+                         f"rounding) and lies in the 95% prediction interval of one draw of our problems' Δ₀ ({seeds} draws); "
+                         "differs otherwise")
     dual, window, op = (rows.loc[(n, "neon", q), "value"] for q in ("lead_dual", "lead_dual_window", "lead_op"))
     share = tests["ls.neon_grad"]["share"]
     final = errata[(errata["size"] == n) & (errata["quantity"] == "final_loss_gap")].set_index("method")["value"]
