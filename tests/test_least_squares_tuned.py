@@ -95,7 +95,7 @@ GRIDS = {"muon": {"file": "least_squares_grid/lr_grid_search_full_s_f_v_muon.csv
 
 @pytest.mark.skipif(not (AUTHORS / "SOURCES.csv").is_file(), reason="the authors' data are not beside the clone")
 def test_the_authors_grids_give_v2s_table_and_a_changed_file_is_refused(tmp_path):
-    theirs = lst.authors_grids(AUTHORS, GRIDS, "SOURCES.csv")
+    theirs = lst.authors_grids(AUTHORS, GRIDS)
     assert lst.authors_best(theirs[theirs.method == "muon"]) == (0.007, 0.5, 1060.0)
     lr, momentum, iterations = lst.authors_best(theirs[theirs.method == "sign"])
     assert (lr, momentum, iterations) == (pytest.approx(0.016 * 0.01), 0.95, 2650.0)  # 0.017 ties; theirs is first
@@ -104,8 +104,8 @@ def test_the_authors_grids_give_v2s_table_and_a_changed_file_is_refused(tmp_path
     path = copy / GRIDS["muon"]["file"]
     path.chmod(0o644)
     path.write_text(path.read_text().replace("Muon,0.007,0.5,1060", "Muon,0.007,0.5,1050"))
-    with pytest.raises(ValueError, match="sha256"):
-        lst.authors_grids(copy, GRIDS, "SOURCES.csv")
+    with pytest.raises(ValueError, match=r"muon.*\.csv: its sha256 .* is not the authors'"):
+        lst.authors_grids(copy, GRIDS)
 
 
 def test_grid_comparison_counts_cells_both_reached_and_their_rank_agreement():

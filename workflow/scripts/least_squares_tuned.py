@@ -13,7 +13,6 @@ chosen over a grid run as one batch (every cell a batch element, finished cells 
 every ``check_every`` iterations, as the authors did (their counts are multiples of 10). Then the tuned runs and
 the Fanion-k runs at their family's tuned pair are traced: loss, ‖∇F‖_F, ‖∇F‖_op, ‖∇F‖_nuc and time.
 """
-import hashlib
 import math
 import time
 import warnings
@@ -23,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from job import REPO, BadResult, lmo_options, provenance, read_csv, run_rule, write_csv, write_tex
+from authors_runs import checked_csv, source_sha256s
+from job import lmo_options, provenance, read_csv, run_rule, write_csv, write_tex
 from least_squares import gradient, random_psd
 from report import (data_mark, data_note, distinct_labels, method_label, plural, save_figure, tex_label, tex_number, tex_table,
                     tex_values)
@@ -142,21 +142,13 @@ def trace(M, N, S, X0, lmo, options, lr, momentum, iterations, record_every):
 
 
 # ---------------------------------------------------------------- the authors' grids
-def authors_grids(folder, files, sources):
+def authors_grids(folder, files):
     """The authors' grid searches (``files``: {method: {file, algorithm, lr_scale}}) from ``folder``, each file's
-    sha256 checked against their SOURCES.csv: rows method, lr (the effective step: lr × lr_scale), momentum,
-    iterations (-1: not reached)."""
-    folder = Path(folder)
-    listed = pd.read_csv(folder / sources)
-    frames = []
+    sha256 checked against their SOURCES.csv (authors_runs.checked_csv): rows method, lr (the effective step:
+    lr × lr_scale), momentum, iterations (-1: not reached)."""
+    sources, frames = source_sha256s(folder), []
     for method, entry in files.items():
-        path = folder / entry["file"]
-        rows = listed[listed["path"].str.endswith("/" + Path(entry["file"]).name)]
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if rows.empty or digest not in set(rows["sha256"]):
-            raise BadResult(path, f"its sha256 {digest[:12]}… is not the one {folder / sources} lists for it "
-                            f"({', '.join(rows['sha256'].str[:12]) or 'none'})")
-        grid = pd.read_csv(path)
+        grid = checked_csv(Path(folder) / entry["file"], {sources.get(Path(entry["file"]).name, "")})
         grid = grid[grid["algorithm_name"] == entry["algorithm"]]
         frames.append(pd.DataFrame({"method": method, "lr": (grid["learning_rate"] * entry["lr_scale"]).round(12),
                                     "momentum": grid["momentum"], "iterations": grid["below_thresh_iter"]}))
@@ -379,7 +371,7 @@ def report_job(snakemake):
                      "iterations": iterations, "reached": reached, "seeds": seeds})
     tuned = pd.DataFrame(rows)
     tuned["label"] = distinct_labels(tuned["method"], tuned["label"])
-    theirs = (authors_grids(Path(snakemake.input.sources[0]).parent, settings["authors"]["grids"], "SOURCES.csv")
+    theirs = (authors_grids(Path(snakemake.input.sources[0]).parent, settings["authors"]["grids"])
               if snakemake.input.sources else None)
     comparison = []
     for r in tuned.itertuples():
