@@ -53,6 +53,7 @@ def test_appendix_c_and_table_1_verdicts_come_from_the_measured_checks():
     answers = verdicts.norm_ball_verdicts(checks, TESTS, {"ky_fan_k": 2})
     assert answers["appc.fmuon_ball"][1] == "paper error" and answers["appc.l1_radius"][1] == "paper error"
     assert answers["table1.registry"][1] == "reproduced" and "4 rows" in answers["table1.registry"][2]
+    verdicts.table(verdicts.verdicts(REGISTER, answers))  # every character of the rules has TeX
 
 
 def test_appendix_c_verdicts_fail_on_a_ball_that_is_not_the_measured_one():
@@ -123,6 +124,7 @@ def test_airbench_verdicts_test_equivalence_and_say_when_the_data_are_not_cifar1
     answers = verdicts.airbench_verdicts(airbench_runs(94.01), TESTS, {})
     assert answers["ab.muon"][1] == "reproduced" and "TOST p" in answers["ab.muon"][2]
     assert answers["ab.alpha01"][1] == "reproduced" and answers["ab.alpha_gt1"][1] == "reproduced"
+    verdicts.table(verdicts.verdicts(REGISTER, answers))
     assert verdicts.airbench_verdicts(airbench_runs(93.6), TESTS, {})["ab.muon"][1] == "differs"
     assert verdicts.airbench_verdicts(airbench_runs(94.01, "synthetic"), TESTS, {}) == {}
 
@@ -260,6 +262,7 @@ def test_section_6_1_verdicts_follow_the_paper_against_its_own_formulas():
     assert answers["ls.L.neon"][1] == answers["ls.L.nsgd"][1] == answers["ls.K"][1] == "reproduced"
     assert "53× too loose" in answers["ls.L.neon"][2] and "true constant" in answers["ls.L.neon"].rule
     assert answers["ls.lr"][1] == "paper error" and answers["ls.neon_grad"][1] == "not reproduced"
+    assert r"$\lceil$" in verdicts.table(verdicts.verdicts(REGISTER, answers))  # every rule's character has TeX
     assert verdicts.least_squares_verdicts(errata(171.4, (0.5, 1.0, 0.4)), TESTS, {})["ls.L.muon"][1] == "reproduced"
     assert verdicts.least_squares_verdicts(errata(171.4, (0.5, 1.0, 0.4)), TESTS, {})["ls.lr"][1] == "differs"
 
@@ -320,6 +323,7 @@ def test_finetune_verdicts_decide_only_where_the_intervals_separate():
     answers = verdicts.finetune_verdicts(finetune_summary(), TESTS, settings)
     assert answers["ft.smuon_matches"][1] == "reproduced" and "TOST p" in answers["ft.smuon_matches"][2]
     assert answers["ft.fmuon_robust"][1] == "reproduced"
+    verdicts.table(verdicts.verdicts(REGISTER, answers))
     assert verdict("ft.fmuon_robust", widths=(0.5, 0.4, 0.65)) == "inconclusive"      # the intervals overlap
     assert verdict("ft.fmuon_robust", widths=(0.5, 0.4, 0.25)) == "not reproduced"    # F-Muon's band narrower
     assert verdict("ft.fmuon_robust", widths=(0.5, 0.4, 0.25), censored=(False, False, True)) == verdicts.NOT_CHECKED

@@ -235,7 +235,7 @@ def norm_ball_verdicts(checks, tests, settings):
                   "reproduced" if text < on_ball else "differs",
                   f"F-Muon's LMO points are {lemma:.1e} from the boundary of α·B_op + (1−α)·B_F (the Lemma; drawn in "
                   f"the figure) and up to {text:.2f} from that of α·B_nuc + (1−α)·B_F (the text)",
-                  f"the gauge of each ball at F-Muon's LMO points (α ∈ {sorted(checks['alpha'].dropna().unique())}): on "
+                  f"the gauge of each ball at F-Muon's LMO points (α ∈ {{{', '.join(f'{a:g}' for a in sorted(checks['alpha'].dropna().unique()))}}}): on "
                   f"the text's ball (|gauge − 1| ≤ {on_ball:g}) reproduced; only on the Lemma's, a paper error; else differs")
     k, rtol = settings["ky_fan_k"], tests["appc.l1_radius"]["rtol"]
     near = {name: abs(radius / r - 1) <= rtol for name, r in (("paper", 1 / k), ("k", k))}
@@ -516,7 +516,7 @@ TEX = {"\\": r"\textbackslash{}", "%": r"\%", "&": r"\&", "#": r"\#", "_": r"\_"
        "α": r"$\alpha$", "γ": r"$\gamma$", "ε": r"$\varepsilon$", "η": r"$\eta$", "σ": r"$\sigma$", "–": "--",
        "‖": r"$\|$", "†": r"$^\dagger$", "…": r"\dots{}", "₀": r"$_0$", "₁": r"$_1$", "₂": r"$_2$", "ᵀ": r"$^\top$", "ℓ": r"$\ell$", "→": r"$\to$",
        "∇": r"$\nabla$", "−": r"$-$", "√": r"$\surd$", "∞": r"$\infty$", "≈": r"$\approx$", "≤": r"$\le$",
-       "≥": r"$\ge$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$", "~": r"$\sim$",
+       "≥": r"$\ge$", "∈": r"$\in$", "³": r"$^3$", "ℝ": r"$\mathbb{R}$", "⌈": r"$\lceil$", "⌉": r"$\rceil$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "÷": r"$\div$", "×": r"$\times$", "~": r"$\sim$",
        "<": r"$<$", ">": r"$>$", "|": r"$|$"}
 
 
