@@ -206,7 +206,7 @@ def test_a_run_records_its_top_k_fallbacks(method, fallbacks):
 def test_on_real_digits_muon_learns_and_a_wrong_way_optimizer_does_not():
     """The quick profile's check that an optimizer works: 18 steps on 600 digits (its settings, 1 thread, a few
     seconds a run). Muon's test accuracy is far above chance (10%); the same step negated (−UVᵀ, gradient
-    ascent on the filters) is not. Random or synthetic data would pass neither half."""
+    ascent on the filters) is not. On random images Muon fails the first half; a step of the right sign, the second."""
     data = cifar10.digits()
     data["train"] = {key: value[cifar10.balanced_subset(data["train"]["labels"], 60)] for key, value in data["train"].items()}
     train = TRAIN | {"widths": [16, 32, 32], "batch_size": 100, "epochs": 3, "whiten_images": 500,
