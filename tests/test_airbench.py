@@ -159,11 +159,12 @@ def test_digits_are_cifar_shaped_with_a_fixed_stratified_split():
     assert fewest == experiments.DIGITS_PER_CLASS  # the bounds the config check sets on a subset
     from sklearn.datasets import load_digits
     raw = load_digits()
-    image = train["images"][0]
-    assert (image == image[..., :1]).all() and image.max() == 255  # one grey image in the 3 channels, 16 → 255
-    original = raw.images[(raw.target == train["labels"][0].item())]  # the 8×8 digit it came from, 4×4 blocks
-    assert any((torch.from_numpy(x * 255 / 16).round().to(torch.uint8).repeat_interleave(4, 0).repeat_interleave(4, 1)
-                == image[..., 0]).all() for x in original)
+    images, labels = torch.cat([train["images"], test["images"]]), torch.cat([train["labels"], test["labels"]])
+    assert (images == images[..., :1]).all()  # one grey image in the 3 channels
+    assert torch.equal(images, images[:, ::4, ::4].repeat_interleave(4, 1).repeat_interleave(4, 2))  # 4×4 blocks
+    values = (images[:, ::4, ::4, 0].double() * 16 / 255).round().to(torch.uint8)  # 0..255 back to 0..16
+    pairs = sorted(zip(map(bytes, values.numpy()), labels.tolist()))
+    assert pairs == sorted(zip(map(bytes, raw.images.astype("uint8")), raw.target.tolist()))  # every digit, once
     again = cifar10.digits()
     assert all(torch.equal(again[split][key], data[split][key]) for split in ("train", "test") for key in train)
 

@@ -8,8 +8,9 @@ Real data: ``cifar-10-python.tar.gz`` (from config ``airbench.data.url``, or a l
 then its pickled batches are read straight out of the archive (nothing is unpacked to disk) and
 saved. A wrong checksum raises and leaves nothing behind; every write is a temporary file renamed
 into place. Digits (``source: digits``, the quick profile's) are scikit-learn's ``load_digits``, bundled
-with the package: real images, so a broken optimizer shows, but not the paper's data. Synthetic data (``source: synthetic``) has learnable classes and exists only to time
-and test the pipeline: its accuracies are never CIFAR-10 results.
+with the package: real images, so a broken optimizer shows, but not the paper's data. Synthetic data
+(``source: synthetic``) has learnable classes and exists only to time and test the pipeline: its
+accuracies are never CIFAR-10 results.
 """
 import hashlib
 import pickle
@@ -152,12 +153,12 @@ def load(cache, train_per_class=None, test_per_class=None):
 
 def data_job(snakemake):
     settings = snakemake.params.settings
-    if settings["source"] in ("synthetic", "digits"):
+    if settings["source"] == "cifar10":
+        prepare(snakemake.output[0], settings["md5"], settings["url"], settings["local_copy"])
+    else:
         data = synthetic(**settings["synthetic"]) if settings["source"] == "synthetic" else digits()
         with atomic_write(snakemake.output[0], "wb") as f:
             torch.save(data, f)
-    else:
-        prepare(snakemake.output[0], settings["md5"], settings["url"], settings["local_copy"])
 
 
 if __name__ == "__main__":
