@@ -79,9 +79,10 @@ def test_every_list_in_the_schema_holds_no_repeats():
      ["nanogpt.train.momentum_snapshot.steps", "nanogpt.train.steps = 50"]),
     ({"finetune": {"train": {"warmup_steps": 12, "cooldown_steps": 9}}},
      ["finetune.train.warmup_steps + cooldown_steps", "finetune.train.steps = 20"]),
-    ({"airbench": {"data": {"test_per_class": 31}}},
-     ["airbench.data.test_per_class", "airbench.data.synthetic.test_per_class = 30"]),
-    ({"airbench": {"train": {"whiten_images": 501}}}, ["airbench.train.whiten_images", "500"]),
+    ({"airbench": {"data": {"test_per_class": 51}}}, ["airbench.data.test_per_class", "digits.test_per_class = 50"]),
+    ({"airbench": {"data": {"source": "synthetic", "test_per_class": 1001}}},
+     ["airbench.data.test_per_class", "airbench.data.synthetic.test_per_class = 1000"]),
+    ({"airbench": {"train": {"whiten_images": 601}}}, ["airbench.train.whiten_images", "600"]),
     ({"airbench": {"data": {"source": "cifar10", "train_per_class": 5001}}}, ["airbench.data.train_per_class", "5000"]),
 ])
 def test_a_size_above_what_it_indexes_is_refused_naming_both_keys(changes, keys):

@@ -268,6 +268,7 @@ def consistency_problems(config):
 
 
 CIFAR10_PER_CLASS = {"train_per_class": 5000, "test_per_class": 1000}
+DIGITS_PER_CLASS = {"train_per_class": 124, "test_per_class": 50}  # the fewest of a class (cifar10.digits's split)
 
 
 def bound_problems(config):
@@ -275,8 +276,8 @@ def bound_problems(config):
     within the data, a batch within the training set. One line per size above its bound, naming both."""
     ng, ft, ab = config["nanogpt"]["train"], config["finetune"]["train"], config["airbench"]
     data = ab["data"]
-    source = (("airbench.data.synthetic", data["synthetic"]) if data["source"] == "synthetic"
-              else ("CIFAR-10", CIFAR10_PER_CLASS))
+    source = {"synthetic": ("airbench.data.synthetic", data["synthetic"]), "digits": ("digits", DIGITS_PER_CLASS),
+              "cifar10": ("CIFAR-10", CIFAR10_PER_CLASS)}[data["source"]]
     train_images = 10 * min(data["train_per_class"] or math.inf, source[1]["train_per_class"])
     bounds = [  # (key, its value, what bounds it, the bound)
         ("nanogpt.train.cooldown_steps", ng["cooldown_steps"], "nanogpt.train.steps", ng["steps"]),

@@ -22,7 +22,7 @@ rule airbench_data:
     output:
         "resources/cifar10/{source}.pt",
     wildcard_constraints:
-        source="cifar10|synthetic",
+        source="cifar10|digits|synthetic",
     params:
         settings=lambda w: AB["data"] | {"source": w.source},
     log:

@@ -2,8 +2,8 @@
 200-run table beside the paper's numbers, and the values the paper's text quotes.
 
 Accuracies are means ± std over the runs that did not diverge, in percent; diverged runs are
-counted. Results on synthetic data are marked as such on every figure, table and value: they
-check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources are an error.
+counted. Results on any other data (the quick profile's digits, synthetic images) are marked as such on
+every figure, table and value: they check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources are an error.
 """
 import pandas as pd
 
@@ -19,6 +19,7 @@ PAPER_FIGURE = {"alpha_reference": "2a", "alpha_tuned": "2b"}
 RUN_COLUMNS = ["experiment", "method", "lmo", "alpha", "k", "label", "lr", "momentum", "data", "seed", "accuracy",
                "diverged", "train_seconds", "eval_seconds", "topk_fallbacks"]
 SYNTHETIC_NOTE = data_note("synthetic CIFAR-shaped images, not CIFAR-10")
+NOTES = {"synthetic": SYNTHETIC_NOTE, "digits": data_note("scikit-learn's 8×8 handwritten digits, not CIFAR-10")}
 
 
 def data_source(runs):
@@ -40,10 +41,10 @@ def summarize(runs):
 
 
 # ---------------------------------------------------------------- figures
-def mark_synthetic(fig, source):
+def mark_data(fig, source):
     import style
     if source != "cifar10":
-        style.note(fig, SYNTHETIC_NOTE)
+        style.note(fig, NOTES[source])
 
 
 def errorbars(ax, rows, x, color, label):
@@ -64,7 +65,7 @@ def alpha_figure(summary, experiment, title, source, pdf, png, prov):
         errorbars(ax, line.sort_values("alpha"), "alpha", colors[lmo], line["label"].iloc[0].split(" ")[0])
     ax.set(xlabel=r"$\alpha$", ylabel="test accuracy (%)", title=title)
     ax.legend()
-    mark_synthetic(fig, source)
+    mark_data(fig, source)
     save_figure(fig, pdf, png, prov)
 
 
@@ -89,7 +90,7 @@ def k_figure(summary, source, pdf, png, prov):
     ax_acc.set(ylabel="test accuracy (%)", title="accuracy vs k")
     ax_time.set(ylabel="s / run (training)", title="time vs k")
     fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize="small")
-    mark_synthetic(fig, source)
+    mark_data(fig, source)
     save_figure(fig, pdf, png, prov)
 
 
@@ -106,12 +107,12 @@ def table(summary, source):
         rows.append([tex_label(row["label"]), f"{row['lr']:g}, {row['momentum']:g}", pm((row["mean"], row["std"])),
                      f"{row['runs']} ({row['diverged']})", f"{row['train_seconds']:.2f}", pm(paper["v1"]), pm(paper["v2"])])
     header = r"method & lr, $\mu$ & ours & runs (diverged) & s / run & paper v1 & paper v2 \\"
-    return tex_table("lrrrrrr", [header], rows, None if source == "cifar10" else SYNTHETIC_NOTE)
+    return tex_table("lrrrrrr", [header], rows, None if source == "cifar10" else NOTES[source])
 
 
 def values(summary, source, settings):
     """``\\val{airbench.…}`` keys: the data, run counts, each method's numbers, the best α of each sweep."""
-    out = {"airbench.data": "CIFAR-10" if source == "cifar10" else SYNTHETIC_NOTE,
+    out = {"airbench.data": "CIFAR-10" if source == "cifar10" else NOTES[source],
            "airbench.mark": data_mark(source == "cifar10"),
            "airbench.epochs": plural(settings["train"]["epochs"], "epoch"),
            "airbench.batch_size": settings["train"]["batch_size"]}

@@ -1,4 +1,5 @@
-"""CIFAR-10 as one uint8 tensor file, made once: the real data set, or synthetic CIFAR-shaped data.
+"""CIFAR-10 as one uint8 tensor file, made once: the real data set, real digits brought to its shape, or
+synthetic CIFAR-shaped data.
 
 The cache (``torch.load``) holds ``{"source", "classes", "train": {"images", "labels"}, "test": …}``
 with images uint8 (N, 32, 32, 3) and labels int64 (N,), as torchvision's ``CIFAR10.data``/``targets``.
@@ -6,8 +7,10 @@ with images uint8 (N, 32, 32, 3) and labels int64 (N,), as torchvision's ``CIFAR
 Real data: ``cifar-10-python.tar.gz`` (from config ``airbench.data.url``, or a local copy) is checked against its md5,
 then its pickled batches are read straight out of the archive (nothing is unpacked to disk) and
 saved. A wrong checksum raises and leaves nothing behind; every write is a temporary file renamed
-into place. Synthetic data (``source: synthetic``) has learnable classes and exists only to time
-and test the pipeline: its accuracies are never CIFAR-10 results.
+into place. Digits (``source: digits``, the quick profile's) are scikit-learn's ``load_digits``, bundled
+with the package: real images, so a broken optimizer shows, but not the paper's data. Synthetic data
+(``source: synthetic``) has learnable classes and exists only to time and test the pipeline: its
+accuracies are never CIFAR-10 results.
 """
 import hashlib
 import pickle
@@ -74,6 +77,29 @@ def prepare(cache, md5, url=None, local_copy=None):
             torch.save(read_tarball(tarball), f)
 
 
+# ---------------------------------------------------------------- real digits in CIFAR's shape
+DIGITS_TEST_PER_CLASS = 50  # the training set then holds 124 (the 8s) to 133 of each class
+
+
+def digits(seed=0):
+    """scikit-learn's 1,797 handwritten digits (8×8, values 0..16) as CIFAR-10 is stored: each value × 255/16,
+    rounded to uint8, each pixel a 4×4 block (8 → 32) and the same image in the 3 channels.
+
+    Fixed split, stratified by class: of each class in a seeded shuffle, the first 50 are the test set (500
+    images), the rest (124 to 133 a class, 1,297 images) the training set.
+    """
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images * 255 / 16).round().to(torch.uint8)
+    images = images.repeat_interleave(4, 1).repeat_interleave(4, 2)[..., None].expand(-1, -1, -1, 3).contiguous()
+    labels = torch.from_numpy(bunch.target).to(torch.int64)
+    test = balanced_subset(labels, DIGITS_TEST_PER_CLASS, seed)
+    train = torch.ones(len(labels), dtype=torch.bool).index_fill_(0, test, False).nonzero().squeeze(1)
+    return {"source": "digits", "classes": [str(c) for c in range(10)],
+            "train": {"images": images[train], "labels": labels[train]},
+            "test": {"images": images[test], "labels": labels[test]}}
+
+
 # ---------------------------------------------------------------- synthetic CIFAR-shaped data
 def synthetic(train_per_class, test_per_class, seed=0):
     """Images = 128 + one smooth random template per class (shifted by up to 4 pixels) + pixel noise.
@@ -127,11 +153,12 @@ def load(cache, train_per_class=None, test_per_class=None):
 
 def data_job(snakemake):
     settings = snakemake.params.settings
-    if settings["source"] == "synthetic":
-        with atomic_write(snakemake.output[0], "wb") as f:
-            torch.save(synthetic(**settings["synthetic"]), f)
-    else:
+    if settings["source"] == "cifar10":
         prepare(snakemake.output[0], settings["md5"], settings["url"], settings["local_copy"])
+    else:
+        data = synthetic(**settings["synthetic"]) if settings["source"] == "synthetic" else digits()
+        with atomic_write(snakemake.output[0], "wb") as f:
+            torch.save(data, f)
 
 
 if __name__ == "__main__":
