@@ -254,7 +254,7 @@ def test_report_counts_diverged_runs_and_sets_the_paper_beside_ours():
 
 
 @pytest.mark.parametrize("source, words", [("synthetic", "synthetic CIFAR-shaped images"),
-                                           ("digits", "scikit-learn's 8×8 handwritten digits")])
+                                           ("digits", "scikit-learn's 8-by-8 handwritten digits")])
 def test_results_on_other_data_are_marked_everywhere_and_sources_do_not_mix(source, words):
     runs = report_runs(source)
     summary = airbench_report.summarize(runs)

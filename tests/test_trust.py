@@ -243,6 +243,12 @@ def test_a_job_dies_with_its_parent_even_when_the_parent_is_killed_hard(tmp_path
         pytest.fail("the child outlived its SIGKILLed parent")
 
 
+def test_tex_results_are_ascii_and_a_stray_character_is_named_by_its_writer(tmp_path):
+    with pytest.raises(ValueError, match=r"characters \['×'\] in TeX"):
+        job.write_tex("8×8 digits", tmp_path / "t.tex", {"rule": "r", "scale": "quick"})
+    assert not (tmp_path / "t.tex").exists()
+
+
 def test_results_are_written_whole_and_readable_by_the_group(tmp_path):
     path = tmp_path / "out.tex"
     old = os.umask(0o022)

@@ -19,7 +19,7 @@ PAPER_FIGURE = {"alpha_reference": "2a", "alpha_tuned": "2b"}
 RUN_COLUMNS = ["experiment", "method", "lmo", "alpha", "k", "label", "lr", "momentum", "data", "seed", "accuracy",
                "diverged", "train_seconds", "eval_seconds", "topk_fallbacks"]
 SYNTHETIC_NOTE = data_note("synthetic CIFAR-shaped images, not CIFAR-10")
-NOTES = {"synthetic": SYNTHETIC_NOTE, "digits": data_note("scikit-learn's 8×8 handwritten digits, not CIFAR-10")}
+NOTES = {"synthetic": SYNTHETIC_NOTE, "digits": data_note("scikit-learn's 8-by-8 handwritten digits, not CIFAR-10")}
 
 
 def data_source(runs):

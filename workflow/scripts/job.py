@@ -295,6 +295,11 @@ def write_csv(frame, path, prov):
 
 
 def write_tex(text, path, prov):
+    """TeX for pdflatex: ASCII only, every other character written as a TeX command (a raw "×" once stopped the
+    paper with a font-expansion error far from its cause); one that is not is an error naming it."""
+    unknown = sorted({char for char in text if ord(char) > 127})
+    if unknown:
+        raise ValueError(f"{path}: characters {unknown} in TeX; write them as TeX commands (e.g. $\\times$)")
     _write_result(text, path, prov, "%")
 
 

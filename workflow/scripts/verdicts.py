@@ -148,7 +148,8 @@ def least_squares_verdicts(errata, tests, settings):
     fits = low <= high and low <= ours[1] and ours[0] <= high
     out["ls.K"] = Answer(f"Δ₀ = {min(implied.values()):.0f}–{max(implied.values()):.0f}", "reproduced" if fits else "differs",
                          (f"the three K admit one Δ₀ in [{low:.1f}, {high:.1f}]" if low <= high else
-                          "no one Δ₀ fits all three K") + f"; one draw of our problems has Δ₀ in [{ours[0]:.0f}, {ours[1]:.0f}]",
+                          f"no one Δ₀ fits all three K: they need Δ₀ ≥ {low:.2f} and ≤ {high:.2f}, "
+                          f"{100 * (low / high - 1):.1f}% apart") + f"; one draw of our problems has Δ₀ in [{ours[0]:.0f}, {ours[1]:.0f}]",
                          "reproduced if one Δ₀ fits all three K = ⌈LΔ₀/ε²⌉ (each puts Δ₀ in ((K−1)ε²/L, Kε²/L], L to its "
                          f"rounding) and lies in the 95% prediction interval of one draw of our problems' Δ₀ ({seeds} draws); "
                          "differs otherwise")
