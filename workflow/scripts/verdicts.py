@@ -476,14 +476,14 @@ def verdicts(register, answers, authors=None):
     for claim in register:
         ours, verdict, detail, rule = answers.get(claim["id"], Answer("", NOT_CHECKED, f"needs {claim['needs']}",
                                                                       "not run at this scale"))
+        if "basis" in claim["test"] and verdict != NOT_CHECKED:  # our test's tolerance, and where it comes from
+            rule = f"{rule}. Tolerance: {claim['test']['basis']}"
         theirs = authors.get(claim["id"], {"authors": "", "verdict": "", "detail": "", "rule": ""})
         if verdict == NOT_CHECKED and theirs["verdict"]:
             verdict, detail, rule = (theirs["verdict"], f"from the authors' runs, not ours: {theirs['authors']} "
                                      f"({theirs['detail']}); ours {detail}", f"on the authors' runs: {theirs['rule']}")
         elif theirs["authors"] or theirs["detail"]:
             detail = f"{detail}; the authors' runs: {theirs['authors']} ({theirs['detail']})"
-        if "basis" in claim.get("test", {}) and verdict != NOT_CHECKED:
-            rule = f"{rule}. Tolerance: {claim['test']['basis']}"
         if "superseded_by" in claim:
             later = by_id[claim["superseded_by"]["id"]]
             verdict, detail = "superseded", (f"v2 has instead {later['where']} {later['words']}: {later['paper']} "
@@ -540,7 +540,7 @@ def table(frame):
     rows = [[tex_text(r.where) + rf"\newline\emph{{{r.version}}}", tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
              tex_text(r.detail) + rf"\newline\emph{{Rule:}} {tex_text(r.rule)}"] for r in frame.itertuples()]
     return tex_table("".join(rf">{{\raggedright\arraybackslash}}p{{{width}}}" for width in
-                             ("1.1cm", "3.2cm", "1.8cm", "2.4cm", "1.7cm", "4.3cm")),
+                             ("1.1cm", "2.8cm", "1.6cm", "2.1cm", "1.5cm", "5.4cm")),
                      [r"where & the paper says & paper & ours & verdict & what was measured, and the rule \\"], rows,
                      environment="longtable")
 
