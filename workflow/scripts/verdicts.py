@@ -540,7 +540,7 @@ def table(frame):
     rows = [[tex_text(r.where) + rf"\newline\emph{{{r.version}}}", tex_text(r.claim), tex_text(r.paper), tex_text(r.ours), rf"\textbf{{{r.verdict}}}",
              tex_text(r.detail) + rf"\newline\emph{{Rule:}} {tex_text(r.rule)}"] for r in frame.itertuples()]
     return tex_table("".join(rf">{{\raggedright\arraybackslash}}p{{{width}}}" for width in
-                             ("1.1cm", "2.8cm", "1.6cm", "2.1cm", "1.5cm", "5.4cm")),
+                             ("1.1cm", "2.8cm", "1.6cm", "2.1cm", "1.75cm", "5.15cm")),
                      [r"where & the paper says & paper & ours & verdict & what was measured, and the rule \\"], rows,
                      environment="longtable")
 
