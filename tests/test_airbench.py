@@ -292,7 +292,7 @@ def test_quick_airbench_builds_every_figure_and_table_marked_digits(workdir):
 
 
 def test_a_method_runs_at_its_own_settings_where_the_experiment_says_so(workdir):
-    """The 200-run table: F-Muon and S-Muon at the tuned settings, Muon at airbench94_muon's own (method_hyper); a
+    """The 200-run table: F-Muon and S-Muon at v2's tuned settings, Muon at airbench94_muon's own (method_hyper); a
     method_hyper naming no method or no settings is refused before any job."""
     result = snakemake(workdir, "-n", "--cores", "1", "-p", "results/airbench/runs/table/muon/block0.csv",
                        "results/airbench/runs/table/f-muon/block0.csv", "--config", "gpu_jobs_on_cpu=true")
@@ -302,7 +302,8 @@ def test_a_method_runs_at_its_own_settings_where_the_experiment_says_so(workdir)
     import yaml
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     assert experiments.airbench_hyper(config, "table", "muon") == "reference"
-    assert experiments.airbench_hyper(config, "table", "f-muon") == "tuned"
+    assert experiments.airbench_hyper(config, "table", "f-muon") == "f-muon_v2"  # v2's 0.4 / 0.6
+    assert experiments.airbench_hyper(config, "table", "s-muon") == "s-muon_v2"  # v2's 0.42 / 0.63
     assert experiments.airbench_hyper(config, "alpha_tuned", "s-muon_alpha0.5") == "tuned"
     bad = snakemake(workdir, "-n", "--config", "airbench={experiments: {table: {method_hyper: {adam: reference, "
                     "muon: best}}}}", check=False)

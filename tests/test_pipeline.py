@@ -59,7 +59,7 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["extra_lmos=[no_such_file.py]"], ["config key extra_lmos", "no_such_file.py", "register_lmo"]),
     ([f"least_squares={{methods: {{{'m' * 65}: {{lmo: muon}}}}}}"], ["config key least_squares.methods", "{0,63}"]),
     (["airbench={experiments: {table: {hyper: nonexistent}}}"],
-     ["config key airbench.experiments.table.hyper", "'nonexistent'", "['reference', 'tuned']"]),
+     ["config key airbench.experiments.table.hyper", "'nonexistent'", "['f-muon_v2', 'reference', 's-muon_v2', 'tuned']"]),
     (["airbench={experiments: {fanions: {sweep: {fanon: {k: [1, 2]}}}}}"],
      ["config key airbench.experiments.fanions.sweep.fanon", "['f-neon', 'fanion', 'neon']"]),
     (["airbench={experiments: {fanions: {sweep: {neon: {k: [1, 2]}}}}}"],
