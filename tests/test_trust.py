@@ -189,8 +189,11 @@ def test_a_result_is_stale_once_an_input_it_was_made_from_changes_content(tmp_pa
     job.write_tex("x\n", table, {"rule": "table", "scale": "quick", "inputs": job.input_sha256s([source, "data.bin"])})
     assert job.stale_results("results") == []
     original = (tmp_path / source).read_bytes()
+    paper = tmp_path / "results/macros.tex"  # made from the table: stale with it
+    job.write_tex("y\n", paper, {"rule": "macros", "scale": "quick", "inputs": job.input_sha256s(["results/table.tex"])})
     job.write_csv(pd.DataFrame({"loss": [0.05]}), source, {"rule": "run", "scale": "quick"})
-    assert job.stale_results("results") == [(table.relative_to(tmp_path), source)]
+    assert sorted(job.stale_results("results")) == [(paper.relative_to(tmp_path), "results/table.tex"),
+                                                    (table.relative_to(tmp_path), source)]
     (tmp_path / source).write_bytes(original)
     assert job.stale_results("results") == []
 

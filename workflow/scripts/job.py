@@ -242,18 +242,25 @@ def recorded_provenance(path):
 
 def stale_results(root):
     """The results under ``root`` made from an input whose content has changed since it was made (the sha256 in
-    their provenance is not the file's now): [(result, input)]. An input that is gone is Snakemake's to rebuild."""
-    now, stale = {}, []
-    for path in sorted(Path(root).rglob("*")):
-        if path.suffix not in RESULT_SUFFIXES or not path.is_file():
-            continue
-        for source, digest in ((recorded_provenance(path) or {}).get("inputs") or {}).items():
-            if Path(source).is_file():
-                now.setdefault(source, file_sha256(source))
-                if now[source] != digest:
-                    stale.append((path, source))
-                    break
-    return stale
+    their provenance is not the file's now), and those made from them in turn: [(result, input)]. An input that
+    is gone is Snakemake's to rebuild. (Those downstream go too: a rebuild that fails removes its outputs, and
+    Snakemake does not remake a missing file under an up-to-date one.)"""
+    made = {path: (recorded_provenance(path) or {}).get("inputs") or {}
+            for path in sorted(Path(root).rglob("*")) if path.suffix in RESULT_SUFFIXES and path.is_file()}
+    now, stale = {}, {}
+    for path, recorded in made.items():
+        for source, digest in recorded.items():
+            if Path(source).is_file() and now.setdefault(source, file_sha256(source)) != digest:
+                stale[path] = source
+                break
+    grown = True
+    while grown:
+        gone = {path.resolve() for path in stale}
+        downstream = {path: next((s for s in recorded if Path(s).resolve() in gone), None)
+                      for path, recorded in made.items() if path not in stale}
+        grown = any(source is not None for source in downstream.values())
+        stale |= {path: source for path, source in downstream.items() if source is not None}
+    return list(stale.items())
 
 
 @contextmanager
