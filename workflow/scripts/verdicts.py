@@ -64,11 +64,11 @@ def rounding(x, digits):
     return 0.5 * 10 ** (math.floor(math.log10(abs(x))) - digits + 1) / abs(x)
 
 
-def one_draw(row, paper, digits):
-    """Where one draw of a quantity on our problems falls, widened by the paper's rounding: the 95% prediction
-    interval x̄ ± t·s·√(1 + 1/n) = x̄ ± h·√(n + 1), h the half width of the mean's t interval in the errata row,
-    and ± half a unit of the paper's last printed digit. (nan, nan) from a single draw."""
-    half = (row.high - row.low) / 2 * math.sqrt(row.seeds + 1) + rounding(paper, digits) * paper
+def one_draw(row, paper=None, digits=None):
+    """Where one draw of a quantity on our problems falls: the 95% prediction interval x̄ ± t·s·√(1 + 1/n) =
+    x̄ ± h·√(n + 1), h the half width of the mean's t interval in the errata row; compared with a number the paper
+    prints to ``digits`` significant digits, widened by half a unit of its last. (nan, nan) from a single draw."""
+    half = (row.high - row.low) / 2 * math.sqrt(row.seeds + 1) + (rounding(paper, digits) * paper if paper else 0.0)
     return row.value - half, row.value + half
 
 
@@ -144,7 +144,7 @@ def least_squares_verdicts(errata, tests, settings):
               d * (1 + rounding(PAPER[lmo]["L"], digits[lmo]))) for lmo, d in implied.items()]
     low, high = max(a for a, _ in spans), min(b for _, b in spans)
     drawn = rows.loc[(n, "problem", "delta0")]
-    ours = one_draw(drawn, drawn.value, 16)  # Δ₀ of one draw of our problems (no rounding of ours)
+    ours = one_draw(drawn)  # Δ₀ of one draw of our problems
     fits = low <= high and low <= ours[1] and ours[0] <= high
     out["ls.K"] = Answer(f"Δ₀ = {min(implied.values()):.0f}–{max(implied.values()):.0f}", "reproduced" if fits else "differs",
                          (f"the three K admit one Δ₀ in [{low:.1f}, {high:.1f}]" if low <= high else
