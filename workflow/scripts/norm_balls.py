@@ -117,7 +117,9 @@ def figure_ky_fan_balls(settings):
     names = [f"Ky Fan {k}-norm ball", f"its dual ball, max(nuc/{k}, op)"]
     for ax, vertices, title, color in zip(axes[0], ky_fan_vertices(k), names, style.colors(names).values()):
         faces = [face.numpy() for face in polytope_faces(vertices)]
-        ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor="black", linewidth=0.6, alpha=0.55))
+        # autolim=False: matplotlib pads ragged faces with np.empty and autoscaled from it (an axis to -inf, at random)
+        ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor="black", linewidth=0.6, alpha=0.55),
+                            autolim=False)
         ticks = [-1, 0, 1]
         ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=ticks, yticks=ticks, zticks=ticks, xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$",
                zlabel=r"$\sigma_3$", title=title)
