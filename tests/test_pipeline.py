@@ -349,7 +349,7 @@ def test_a_bad_claims_register_stops_before_any_job(workdir):
     assert result.returncode != 0
     assert "claim id 'ls.size' is used twice" in result.stdout
     assert ("keys ['id', 'words']; allowed: ['id', 'needs', 'paper', 'test', 'version', 'where', 'words'] and "
-            "optionally ['authors', 'superseded_by']") in result.stdout
+            "optionally ['authors', 'code', 'superseded_by']") in result.stdout
     assert "claim 'v3.claim': version ['v3']; allowed: a list of ['drafts', 'v2']" in result.stdout
 
 

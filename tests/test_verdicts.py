@@ -377,3 +377,27 @@ def test_a_register_whose_superseded_by_does_not_name_a_v2_claim_is_refused(tmp_
                         f"- id: d\n  version: [v2]\n{base}- id: e\n  version: [drafts]\n{base}  superseded_by: {{id: d, why: y}}\n")
     problems = experiments.register_problems(register)
     assert len(problems) == 2 and "claim 'a': superseded_by" in problems[0] and "claim 'c'" in problems[1]
+
+
+def test_a_setting_the_authors_script_did_not_run_is_a_paper_error_read_in_their_code():
+    """v2 says the α sweep at Muon's settings used momentum 0.65; the authors' sweep script passes 0.6 in every
+    commit: the register's `code` makes the row a paper error, names the script and says it was read, not measured."""
+    row = verdicts.verdicts(REGISTER, {}).set_index(["id", "version"]).loc[("ab.alpha_sweep_momentum", "v2")]
+    assert row.verdict == "paper error" and "momentum 0.6 " in row.ours
+    assert "create_fmuon_testing.py" in row.detail and "momentum 0.65" in row.detail and "not measured" in row.rule
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    reference = config["airbench"]["experiments"]["alpha_reference"]  # and our runs follow the script
+    assert config["airbench"]["hyper"][reference["hyper"]]["momentum"] == 0.6
+    assert reference["sweep"]["f-muon"]["alpha"] == pytest.approx([round(1 - c / 10, 1) for c in range(12, -6, -1)])
+
+
+def test_a_register_whose_code_reading_is_not_ran_and_source_is_refused(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+    import experiments
+    base = "  version: [v2]\n  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n"
+    register = tmp_path / "claims.yaml"
+    register.write_text(f"- id: a\n{base}  code: {{ran: momentum 0.6}}\n- id: b\n{base}  code: {{ran: x, source: ''}}\n"
+                        f"- id: c\n{base}  code: {{ran: x, source: s.py at 421ba1f}}\n")
+    problems = experiments.register_problems(register)
+    assert len(problems) == 2 and "claim 'a': code" in problems[0] and "claim 'b': code" in problems[1]
+    assert "source: <the script, at a commit>" in problems[0]

@@ -335,7 +335,8 @@ def finetune_problems(config):
 
 CLAIM_KEYS = {"id", "version", "where", "words", "paper", "test", "needs"}
 OPTIONAL_CLAIM_KEYS = {"superseded_by",  # {id: the later version's claim that replaced it, why: how they relate}
-                       "authors"}        # the authors' runs behind its number: a filter of their logs, or grad_norms
+                       "authors",        # the authors' runs behind its number: a filter of their logs, or grad_norms
+                       "code"}           # {ran: what the authors' script ran instead, source: the script, at a commit}
 PAPER_VERSIONS = ("drafts", "v2")  # the early drafts; arXiv v2 (2025-12) and the journal version, which keeps its experiments
 
 
@@ -373,6 +374,11 @@ def register_problems(path):
                                           and successor["id"] in later and "v2" not in claim["version"]):
             problems.append(f"{path}, claim {claim['id']!r}: superseded_by {successor!r}; allowed: {{id: <a v2 claim's "
                             f"id>, why: <how it replaces this one>}} on a claim that v2 does not make")
+        code = claim.get("code") if isinstance(claim, dict) else None
+        if code is not None and not (isinstance(code, dict) and set(code) == {"ran", "source"}
+                                     and all(isinstance(v, str) and v for v in code.values())):
+            problems.append(f"{path}, claim {claim['id']!r}: code {code!r}; allowed: {{ran: <what the authors' script "
+                            "ran instead of what the paper says>, source: <the script, at a commit>}")
         authors = claim.get("authors") if isinstance(claim, dict) else None
         if authors is not None and authors != "grad_norms" and not (isinstance(authors, dict) and authors):
             problems.append(f"{path}, claim {claim['id']!r}: authors {authors!r}; allowed: grad_norms, or a filter of "

@@ -484,6 +484,11 @@ def verdicts(register, answers, authors=None):
                                      f"({theirs['detail']}); ours {detail}", f"on the authors' runs: {theirs['rule']}")
         elif theirs["authors"] or theirs["detail"]:
             detail = f"{detail}; the authors' runs: {theirs['authors']} ({theirs['detail']})"
+        if "code" in claim:  # a setting the paper states, against the one the authors' script ran
+            ours, verdict = f"their script ran {claim['code']['ran']}", "paper error"
+            detail = f"the paper says {paper_in(claim, claim['version'][-1])}; {claim['code']['source']} ran {claim['code']['ran']}"
+            rule = ("read in the authors' code, not measured: a paper error where the setting their script passes is "
+                    "not the one the paper states; our runs follow the script")
         if "superseded_by" in claim:
             later = by_id[claim["superseded_by"]["id"]]
             verdict, detail = "superseded", (f"v2 has instead {later['where']} {later['words']}: {later['paper']} "
