@@ -276,8 +276,9 @@ def test_full_scale_dry_run_lists_every_airbench_run(workdir):
     expected = sum(math.prod(len(values) for values in experiment.get("sweep", {}).get(method, {}).values())
                    * math.ceil(experiment["runs"] / config["seeds_per_job"])
                    for experiment in config["experiments"].values() for method in experiment["methods"])
-    assert counts["airbench_run"] == expected == 14 + 3 * 20 + 28 + 9  # (a), (b) in blocks of 10, (c), (d)
+    assert counts["airbench_run"] == expected == 18 + 3 * 20 + 28 + 9  # (a), (b) in blocks of 10, (c), (d)
     assert counts["airbench_data"] == 1 and counts["airbench_figure"] == 3 and counts["airbench_table"] == 1
+    assert counts["airbench_lr_balls"] == 1
 
 
 @pytest.mark.slow
@@ -309,3 +310,17 @@ def test_a_method_runs_at_its_own_settings_where_the_experiment_says_so(workdir)
                     "muon: best}}}}", check=False)
     assert "config key airbench.experiments.table.method_hyper.adam: no method 'adam'" in bad.stdout
     assert "config key airbench.experiments.table.method_hyper.muon: 'best' is not a key of airbench.hyper" in bad.stdout
+    bad = snakemake(workdir, "-n", "--config", "airbench={lr_balls: [muon, neon]}", check=False)
+    assert "config key airbench.lr_balls: 'neon' is not a method of airbench.experiments.table; allowed: " in bad.stdout
+
+
+def test_the_lr_balls_are_each_methods_lmo_ball_times_the_lr_it_runs_at():
+    """v2's CIFAR ball figure: Muon's ball at lr 0.24 is the square max(|σ₁|, |σ₂|) = 0.24; F-Muon α = ½ at lr 0.4
+    reaches 0.4 on the axes, and on the diagonal 0.4·(½ + ½/√2) per coordinate."""
+    balls = {"muon": {"lmo": "muon", "lr": 0.24}, "f-muon": {"lmo": "f-muon", "alpha": 0.5, "lr": 0.4}}
+    muon, fmuon = airbench_report.lr_ball_boundaries(balls, 400).values()
+    assert muon.abs().amax(-1).sub(0.24).abs().max() < 1e-12
+    axis = fmuon[fmuon[:, 1].abs().argmin()]  # on an axis both parts point the same way
+    assert axis.abs().tolist() == pytest.approx([0.4, 0.0], abs=1e-3)
+    diagonal = fmuon[(fmuon[:, 0] - fmuon[:, 1]).abs().argmin()]
+    assert diagonal[0] == pytest.approx(0.4 * (0.5 + 0.5 / math.sqrt(2)), rel=1e-3)

@@ -218,6 +218,10 @@ def consistency_problems(config):
     for path, run in (("nanogpt.baseline", ng["baseline"]), ("topk_timing.momentum_run", tt["momentum_run"])):
         if run not in runs:
             problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
+    table = sorted(ab["experiments"].get("table", {}).get("methods", {}))
+    for method in [m for m in ab["lr_balls"] if m not in table]:
+        problems.append(f"config key airbench.lr_balls: {method!r} is not a method of airbench.experiments.table; "
+                        f"allowed: {table}")
     for name, experiment in ab["experiments"].items():
         for path, hyper in [("hyper", experiment["hyper"]),
                             *((f"method_hyper.{m}", h) for m, h in experiment.get("method_hyper", {}).items())]:

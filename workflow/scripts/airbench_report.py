@@ -10,8 +10,8 @@ import pandas as pd
 from job import provenance, read_csv, run_rule, write_csv, write_tex
 from report import data_mark, data_note, plural, save_figure, tex_label, tex_table, tex_values
 
-# §6.2, mean ± std (%) over 200 runs: the first version, and the later one. F-Muon and S-Muon at lr 0.4, momentum
-# 0.65; Muon's is airbench94_muon.py's own figure (lr 0.24, momentum 0.6).
+# §6.2, mean ± std (%) over 200 runs: the first version, and the later one. v2: F-Muon at lr 0.4, momentum 0.6,
+# S-Muon at 0.42, 0.63; Muon's is airbench94_muon.py's own figure (lr 0.24, momentum 0.6).
 PAPER = {"muon": {"v1": (94.00, 0.13), "v2": (94.01, 0.13)},
          "f-muon": {"v1": (94.01, 0.14), "v2": (94.02, 0.13)},
          "s-muon": {"v1": None, "v2": (94.03, 0.13)}}
@@ -137,6 +137,33 @@ def values(summary, source, settings):
 
 
 # ---------------------------------------------------------------- the rules
+def lr_ball_boundaries(balls, directions):
+    """{label: boundary points (P, 2)}: each method's LMO ball in the (σ₁, σ₂) plane scaled by its lr, the set of
+    steps lr·lmo(M) one update can take (v2's CIFAR ball figure)."""
+    import fanions
+    from job import lmo_options
+    from norm_balls import EXACT, lmo_boundary
+    from report import method_label
+    unit = fanions.norms.sphere_directions(2, directions)
+    return {f"{method_label(spec)}, lr {spec['lr']:g}":
+            spec["lr"] * lmo_boundary(unit, spec["lmo"], **lmo_options({k: v for k, v in spec.items() if k != "lr"}, EXACT))
+            for spec in balls.values()}
+
+
+def lr_balls_job(snakemake):
+    import style
+    import torch
+    settings = snakemake.params.settings
+    boundaries = lr_ball_boundaries(settings["balls"], settings["directions"])
+    fig, axes = style.figure(1, 1, height=3.0, width=0.6)
+    ax, colors = axes[0, 0], style.colors(list(boundaries))
+    for label, p in boundaries.items():
+        ax.plot(*torch.cat([p, p[:1]]).T, label=label, color=colors[label])
+    ax.set(aspect="equal", xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$", title="LMO balls scaled by the learning rate")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
+
+
 def load(snakemake):
     """All runs, their data source, and the provenance that names it."""
     runs = pd.concat(read_csv(path, RUN_COLUMNS, finite=["train_seconds", "eval_seconds"])
@@ -167,4 +194,4 @@ def table_job(snakemake):
 
 
 if __name__ == "__main__":
-    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_table": table_job})  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_lr_balls": lr_balls_job, "airbench_table": table_job})  # noqa: F821 (set by Snakemake)
