@@ -276,7 +276,7 @@ def test_full_scale_dry_run_lists_every_airbench_run(workdir):
     expected = sum(math.prod(len(values) for values in experiment.get("sweep", {}).get(method, {}).values())
                    * math.ceil(experiment["runs"] / config["seeds_per_job"])
                    for experiment in config["experiments"].values() for method in experiment["methods"])
-    assert counts["airbench_run"] == expected == 18 + 3 * 20 + 28 + 9  # (a), (b) in blocks of 10, (c), (d)
+    assert counts["airbench_run"] == expected == 18 + 3 * 20 + 9 + 28 + 9  # (a), (b) in blocks of 10, appendix, (c), (d)
     assert counts["airbench_data"] == 1 and counts["airbench_figure"] == 3 and counts["airbench_table"] == 1
     assert counts["airbench_lr_balls"] == 1
 

@@ -143,6 +143,24 @@ def test_airbench_verdicts_are_inconclusive_with_too_few_runs_and_fail_a_missing
     assert verdicts.airbench_verdicts(low, TESTS, {})["ab.alpha_gt1"][1] == "not reproduced"
 
 
+def test_the_appendix_table_is_checked_method_by_method_and_a_wrong_neon_differs():
+    """v2's appendix: each of the nine methods against the paper's mean (its run count unstated: taken as exact);
+    runs at the paper's means reproduce, Neon at 80% instead of 69.8% differs, and a method without runs is left."""
+    import airbench_report
+    rng = np.random.default_rng(4)
+    def runs(neon):
+        means = airbench_report.APPENDIX | {"neon": (neon, 0.5)}
+        return pd.DataFrame([{"experiment": "appendix", "method": m, "data": "cifar10", "accuracy": x / 100,
+                              "diverged": False} for m, (mean, _) in means.items() if m != "sign"
+                             for x in rng.normal(mean, 0.05, 30)])
+    base = airbench_runs(94.01)
+    answers = verdicts.airbench_verdicts(pd.concat([base, runs(69.8)]), TESTS, {})
+    assert {answers[f"ab.table.{m}"][1] for m in airbench_report.APPENDIX if m != "sign"} == {"reproduced"}
+    assert "ab.table.sign" not in answers and "as exact" in answers["ab.table.neon"].rule
+    wrong = verdicts.airbench_verdicts(pd.concat([base, runs(80.0)]), TESTS, {})["ab.table.neon"]
+    assert wrong.verdict == "differs" and "from the paper's 69.8" in wrong.detail
+
+
 def test_nanogpt_verdicts_say_how_many_seeds_the_papers_gap_needs():
     summary = pd.DataFrame([{"lmo": "muon", "alpha": np.nan, "lr": 0.05, "source": "corpus", "seeds": 3,
                              "mean": 0.6, "std": 0.01}])

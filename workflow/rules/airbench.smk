@@ -6,6 +6,7 @@ AB_FIGURES = ["alpha_reference", "alpha_tuned", "fanions"]
 EXPERIMENTS["airbench"] = [
     *expand("results/figures/airbench_figure_{figure}.pdf", figure=[*AB_FIGURES, "lr_balls"]),
     "results/tables/airbench_table.tex",
+    "results/tables/airbench_appendix_table.tex",
     "results/values/airbench.tex",
 ]
 
@@ -107,6 +108,7 @@ rule airbench_table:
         runs="results/airbench/runs.csv",
         summary=report("results/airbench/summary.csv", caption="../report/summary.rst", category="CIFAR-10 airbench (§6.2)"),
         table="results/tables/airbench_table.tex",
+        appendix="results/tables/airbench_appendix_table.tex",
         values="results/values/airbench.tex",
     params:
         settings=settings(AB, *AB),

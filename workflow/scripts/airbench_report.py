@@ -15,6 +15,11 @@ from report import data_mark, data_note, plural, save_figure, tex_label, tex_tab
 PAPER = {"muon": {"v1": (94.00, 0.13), "v2": (94.01, 0.13)},
          "f-muon": {"v1": (94.01, 0.14), "v2": (94.02, 0.13)},
          "s-muon": {"v1": None, "v2": (94.03, 0.13)}}
+# v2's appendix table, mean ± std (%) over an unstated number of runs: each method at v2's settings (config
+# airbench.experiments.appendix), Neon, F-Neon and the 5-Fanions at Muon's and F-Muon's.
+APPENDIX = {"nsgd": (91.6, 0.52), "sign": (91.54, 0.26), "muon": (94.01, 0.10), "f-muon": (94.01, 0.13),
+            "s-muon": (94.03, 0.13), "neon": (69.8, 0.5), "f-neon": (87.15, 0.24), "fanion5": (80.69, 1.25),
+            "f-fanion5": (86.66, 0.65)}
 PAPER_FIGURE = {"alpha_reference": "2a", "alpha_tuned": "2b"}
 RUN_COLUMNS = ["experiment", "method", "lmo", "alpha", "k", "label", "lr", "momentum", "data", "seed", "accuracy",
                "diverged", "train_seconds", "eval_seconds", "topk_fallbacks"]
@@ -99,15 +104,18 @@ def pm(pair):
     return "--" if pair is None else f"${pair[0]:.2f} \\pm {pair[1]:.2f}$"
 
 
-def table(summary, source):
-    """The 200-run table: ours (mean ± std, runs, diverged, seconds per run) beside the paper's two versions."""
+def table(summary, source, experiment="table"):
+    """An experiment's table: ours (mean ± std, runs, diverged, seconds per run) beside the paper's numbers, the
+    200-run table's in both versions, the appendix table's in v2."""
+    papers = ({"paper v1": {m: p["v1"] for m, p in PAPER.items()}, "paper v2": {m: p["v2"] for m, p in PAPER.items()}}
+              if experiment == "table" else {"paper v2": APPENDIX})
     rows = []
-    for _, row in summary[summary["experiment"] == "table"].iterrows():
-        paper = PAPER.get(row["method"], {"v1": None, "v2": None})
+    for _, row in summary[summary["experiment"] == experiment].iterrows():
         rows.append([tex_label(row["label"]), f"{row['lr']:g}, {row['momentum']:g}", pm((row["mean"], row["std"])),
-                     f"{row['runs']} ({row['diverged']})", f"{row['train_seconds']:.2f}", pm(paper["v1"]), pm(paper["v2"])])
-    header = r"method & lr, $\mu$ & ours & runs (diverged) & s / run & paper v1 & paper v2 \\"
-    return tex_table("lrrrrrr", [header], rows, None if source == "cifar10" else NOTES[source])
+                     f"{row['runs']} ({row['diverged']})", f"{row['train_seconds']:.2f}",
+                     *(pm(paper.get(row["method"])) for paper in papers.values())])
+    header = r"method & lr, $\mu$ & ours & runs (diverged) & s / run & " + " & ".join(papers) + r" \\"
+    return tex_table("lrrrr" + "r" * len(papers), [header], rows, None if source == "cifar10" else NOTES[source])
 
 
 def values(summary, source, settings):
@@ -190,6 +198,7 @@ def table_job(snakemake):
     write_csv(runs, snakemake.output.runs, prov)
     write_csv(summary, snakemake.output.summary, prov)
     write_tex(table(summary, source), snakemake.output.table, prov)
+    write_tex(table(summary, source, "appendix"), snakemake.output.appendix, prov)
     write_tex(tex_values(values(summary, source, snakemake.params.settings)), snakemake.output.values, prov)
 
 
