@@ -30,6 +30,7 @@ def main():
     parser.add_argument("--k", type=int)
     parser.add_argument("--backend")
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--out", help="also write the runs as CSV (appended to, with the device and method)")
     args = parser.parse_args()
     config = yaml.safe_load(Path(args.config).read_text())["airbench"]
     method = {"lmo": args.lmo} | {key: value for key in ("alpha", "k", "backend")
@@ -44,6 +45,10 @@ def main():
     print(f"{method_label(method)} on {device_name(device)}: {seconds.median():.3f} s per run (median, "
           f"min {seconds.min():.3f}), accuracy {frame.accuracy.mean():.4f} ± {frame.accuracy.std():.4f} "
           f"({data['source']} data)")
+    if args.out:
+        out = Path(args.out)
+        frame.insert(0, "device", device_name(device))
+        frame.to_csv(out, mode="a", header=not out.exists(), index=False)
 
 
 if __name__ == "__main__":

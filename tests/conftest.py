@@ -15,6 +15,14 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # test processes share the cores
 WORKFLOW = ["Snakefile", "config.yaml", "workflow", "profiles", "envs", "paper", "lib"]
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked cuda skip where torch sees no CUDA device (``pytest -m cuda`` selects them on a GPU machine)."""
+    if not torch.cuda.is_available():
+        for item in items:
+            if "cuda" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
 def copy_workflow(target):
     for name in WORKFLOW:
         source = REPO / name
