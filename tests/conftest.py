@@ -24,6 +24,9 @@ def pytest_collection_modifyitems(items):
 
 
 def copy_workflow(target):
+    """The workflow's files in ``target``, and beside it a link to the data folder beside this clone (../shared,
+    where the config's relative paths to the authors' files point), so a copy builds what the clone builds."""
+    link_shared(target)
     for name in WORKFLOW:
         source = REPO / name
         if source.is_dir():
@@ -76,7 +79,17 @@ def build_quick(target):
 def copy_build(build, target):
     """A copy of a built workflow, its results' times and Snakemake's records with it (no job reruns)."""
     shutil.copytree(build, target, symlinks=True, dirs_exist_ok=True)
+    link_shared(target)
     return target
+
+
+def link_shared(target):
+    shared, link = REPO.parent / "shared", Path(target).parent / "shared"
+    if shared.is_dir() and not link.exists():
+        try:
+            link.symlink_to(shared)
+        except FileExistsError:  # another test process made it
+            pass
 
 
 TIKTOKEN_CACHE = REPO.parent / "shared/data/gpt2_tokenizer/tiktoken_cache"  # offline GPT-2 BPE, where present

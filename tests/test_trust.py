@@ -201,10 +201,12 @@ def test_a_result_is_stale_once_an_input_it_was_made_from_changes_content(tmp_pa
 @pytest.mark.slow
 def test_an_edited_input_is_never_blessed_by_the_results_made_from_it(quick_build, tmp_path):
     """The case as a tester found it: an edited NanoGPT run summary, dated back. The report that read it is rebuilt
-    and stops on it, naming the file; restored, the build completes and no result made from other content is left."""
+    and stops on it, naming the file; restored, the build completes, the table is what it was, and no result made
+    from other content is left."""
     build = copy_build(quick_build, tmp_path / "build")
     summary = next((build / "results/nanogpt/runs").rglob("seed0.json"))
-    original, stamp = summary.read_text(), summary.stat().st_mtime_ns
+    table = build / "results/tables/nanogpt_table.tex"
+    original, stamp, before = summary.read_text(), summary.stat().st_mtime_ns, table.read_text()
     loss = job.json.loads(original)["final_val_loss"]
     summary.write_text(original.replace(repr(loss), repr(loss / 8), 1))
     os.utime(summary, ns=(stamp, stamp))  # its old time: Snakemake's mtime sees nothing
@@ -214,6 +216,7 @@ def test_an_edited_input_is_never_blessed_by_the_results_made_from_it(quick_buil
     summary.write_text(original)
     os.utime(summary, ns=(stamp, stamp))
     snakemake(build, *QUICK)
+    assert table.read_text() == before  # made again from the restored summary: no trace of the edit
     os.chdir(build)  # stale_results reads the recorded input paths relative to the build
     try:
         assert job.stale_results("results") == []
