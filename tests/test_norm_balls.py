@@ -109,6 +109,8 @@ def test_appendix_c_checks_find_the_lemmas_ball_and_the_l1_radius_k():
     assert checks["fmuon_ball_lemma"].max() < 1e-9
     assert checks[("fmuon_ball_text", 0.0)] < 1e-9 and checks[("fmuon_ball_text", 0.5)] > 0.3
     assert checks[("fmuon_ball_text", 1.0)] == pytest.approx(1.0)  # ‖diag(1, 1)‖_op-ball point (1, 1) has nuclear norm 2
+    assert checks["fneon_ball_lemma"].max() < 1e-9 and checks[("fneon_ball_text", 0.5)] > 0.1
+    assert checks[("fneon_ball_text", 1.0)] < 1e-9  # Neon's points (±1, 0), (0, ±1) lie on both balls' boundaries
     assert checks["ky_fan_dual_l1_radius"].item() == pytest.approx(3, rel=0.05)  # measured on 400 directions
 
 

@@ -52,6 +52,7 @@ def test_appendix_c_and_table_1_verdicts_come_from_the_measured_checks():
                         norm_balls.table_1_checks(fanions.LMOS)])
     answers = verdicts.norm_ball_verdicts(checks, TESTS, {"ky_fan_k": 2})
     assert answers["appc.fmuon_ball"][1] == "paper error" and answers["appc.l1_radius"][1] == "paper error"
+    assert answers["appc.fneon_ball"][1] == "paper error" and "F-Neon's LMO points" in answers["appc.fneon_ball"].detail
     assert answers["table1.registry"][1] == "reproduced" and "4 rows" in answers["table1.registry"][2]
     verdicts.table(verdicts.verdicts(REGISTER, answers))  # every character of the rules has TeX
 
@@ -68,6 +69,8 @@ def test_appendix_c_verdicts_fail_on_a_ball_that_is_not_the_measured_one():
     assert verdict("appc.l1_radius", "ky_fan_dual_l1_radius", 1.3) == "differs"
     assert verdict("appc.fmuon_ball", "fmuon_ball_text", 1e-9) == "reproduced"
     assert verdict("appc.fmuon_ball", "fmuon_ball_lemma", 0.3) == "differs"
+    assert verdict("appc.fneon_ball", "fneon_ball_text", 1e-9) == "reproduced"
+    assert verdict("appc.fneon_ball", "fneon_ball_lemma", 0.3) == "differs"
     assert norm_balls.ky_fan_dual_l1_radius(1, 2000) == pytest.approx(1, rel=TESTS["appc.l1_radius"]["rtol"])
     assert norm_balls.ky_fan_dual_l1_radius(2, 2000) == pytest.approx(2, rel=TESTS["appc.l1_radius"]["rtol"])
 

@@ -196,18 +196,22 @@ def table_1_checks(lmos, seed=0):
 
 
 def appendix_c_checks(alphas, directions, k):
-    """Appendix C's two statements, measured. F-Muon's LMO points p = α·UVᵀ + (1−α)·M/‖M‖_F lie on the ball
+    """Appendix C's statements, measured. F-Muon's LMO points p = α·UVᵀ + (1−α)·M/‖M‖_F lie on the ball
     α·B_op + (1−α)·B_F (the paper's Lemma: its gauge, sup_u ⟨p, u⟩ / (α‖u‖_nuc + (1−α)‖u‖_F), is 1), not on
-    α·B_nuc + (1−α)·B_F (the text's reading: support α‖u‖_op + (1−α)‖u‖_F); and the dual ball of the Ky Fan
-    k-norm: the largest ℓ₁ norm on its boundary (``ky_fan_dual_l1_radius``), k by max(‖x‖₁/k, ‖x‖_∞) ≤ 1 (the ℓ∞
-    ball cut by ‖x‖₁ ≤ k), not the text's 1/k."""
+    α·B_nuc + (1−α)·B_F (the text's reading: support α‖u‖_op + (1−α)‖u‖_F); F-Neon's, p = α·u₁v₁ᵀ + (1−α)·M/‖M‖_F,
+    on α·B_nuc + (1−α)·B_F (support α‖u‖_op + (1−α)‖u‖_F), not the text's α·B_op + (1−α)·B_F; and the dual ball
+    of the Ky Fan k-norm: the largest ℓ₁ norm on its boundary (``ky_fan_dual_l1_radius``), k by
+    max(‖x‖₁/k, ‖x‖_∞) ≤ 1 (the ℓ∞ ball cut by ‖x‖₁ ≤ k), not the text's 1/k."""
     norms, rows = fanions.norms, []
     sphere = norms.sphere_directions(2, directions)
+    readings = {"fmuon": ("f-muon", {"lemma": norms.nuclear, "text": norms.spectral}),
+                "fneon": ("f-neon", {"lemma": norms.spectral, "text": norms.nuclear})}
     for alpha in alphas:
-        points = lmo_boundary(sphere, "f-muon", alpha=alpha, polar="svd")
-        for reading, inner in (("lemma", norms.nuclear), ("text", norms.spectral)):
-            gauge = norms.gauge(lambda X: alpha * inner(X) + (1 - alpha) * norms.frobenius(X), points)
-            rows.append({"check": f"fmuon_ball_{reading}", "alpha": alpha, "value": float((gauge - 1).abs().max())})
+        for name, (lmo, supports) in readings.items():
+            points = lmo_boundary(sphere, lmo, **lmo_options({"lmo": lmo, "alpha": alpha}, EXACT))
+            for reading, inner in supports.items():
+                gauge = norms.gauge(lambda X: alpha * inner(X) + (1 - alpha) * norms.frobenius(X), points)
+                rows.append({"check": f"{name}_ball_{reading}", "alpha": alpha, "value": float((gauge - 1).abs().max())})
     rows.append({"check": "ky_fan_dual_l1_radius", "alpha": None, "value": ky_fan_dual_l1_radius(k, directions)})
     return pd.DataFrame(rows)
 

@@ -227,17 +227,18 @@ def asymptotics_verdicts(limits, tests, settings):
 
 
 def norm_ball_verdicts(checks, tests, settings):
-    """Appendix C and Table 1, from norm_ball_checks: which ball F-Muon's LMO points lie on, the ℓ₁ radius of
-    the Ky Fan dual ball, and every LMO attaining its dual norm."""
+    """Appendix C and Table 1, from norm_ball_checks: which ball F-Muon's and F-Neon's LMO points lie on, the ℓ₁
+    radius of the Ky Fan dual ball, and every LMO attaining its dual norm."""
     value = checks.groupby("check")["value"].max()
-    lemma, text, radius = value["fmuon_ball_lemma"], value["fmuon_ball_text"], value["ky_fan_dual_l1_radius"]
-    on_ball = tests["appc.fmuon_ball"]["gauge"]
-    ball = Answer("α·B_op + (1−α)·B_F", "paper error" if lemma < on_ball < text else
-                  "reproduced" if text < on_ball else "differs",
-                  f"F-Muon's LMO points are {lemma:.1e} from the boundary of α·B_op + (1−α)·B_F (the Lemma; drawn in "
-                  f"the figure) and up to {text:.2f} from that of α·B_nuc + (1−α)·B_F (the text)",
-                  f"the gauge of each ball at F-Muon's LMO points (α ∈ {{{', '.join(f'{a:g}' for a in sorted(checks['alpha'].dropna().unique()))}}}): on "
-                  f"the text's ball (|gauge − 1| ≤ {on_ball:g}) reproduced; only on the Lemma's, a paper error; else differs")
+    radius, alphas = value["ky_fan_dual_l1_radius"], ", ".join(f"{a:g}" for a in sorted(checks["alpha"].dropna().unique()))
+
+    def ball(name, method, lemma_ball, text_ball):
+        lemma, text, on_ball = value[f"{name}_ball_lemma"], value[f"{name}_ball_text"], tests[f"appc.{name}_ball"]["gauge"]
+        return Answer(lemma_ball, "paper error" if lemma < on_ball < text else "reproduced" if text < on_ball else "differs",
+                      f"{method}'s LMO points are {lemma:.1e} from the boundary of {lemma_ball} (the Lemma; drawn in "
+                      f"the figure) and up to {text:.2f} from that of {text_ball} (the text)",
+                      f"the gauge of each ball at {method}'s LMO points (α ∈ {{{alphas}}}): on the text's ball "
+                      f"(|gauge − 1| ≤ {on_ball:g}) reproduced; only on the Lemma's, a paper error; else differs")
     k, rtol = settings["ky_fan_k"], tests["appc.l1_radius"]["rtol"]
     near = {name: abs(radius / r - 1) <= rtol for name, r in (("paper", 1 / k), ("k", k))}
     l1 = Answer(f"radius {radius:.3f}", "reproduced" if near["paper"] else "paper error" if near["k"] else "differs",
@@ -251,7 +252,9 @@ def norm_ball_verdicts(checks, tests, settings):
                    f"measured: {worst:.1e} ({len(rows)} rows); every registered LMO attains its dual norm to {gap:.1e}",
                    f"each row's two LMOs (registry) within 64ε·max(m, n) = {tolerance:.1e} of the paper's formula, "
                    "entrywise (float64): reproduced; else differs")
-    return {"appc.fmuon_ball": ball, "appc.l1_radius": l1, "table1.registry": table}
+    return {"appc.fmuon_ball": ball("fmuon", "F-Muon", "α·B_op + (1−α)·B_F", "α·B_nuc + (1−α)·B_F"),
+            "appc.fneon_ball": ball("fneon", "F-Neon", "α·B_nuc + (1−α)·B_F", "α·B_op + (1−α)·B_F"),
+            "appc.l1_radius": l1, "table1.registry": table}
 
 
 def airbench_verdicts(runs, tests, settings):
