@@ -164,6 +164,17 @@ def test_the_appendix_table_is_checked_method_by_method_and_a_wrong_neon_differs
     assert wrong.verdict == "differs" and "from the paper's 69.8" in wrong.detail
 
 
+def test_muon_below_the_target_needs_the_whole_interval_below_it():
+    summary = pd.DataFrame([{"lmo": "muon", "alpha": np.nan, "lr": 0.05, "source": "fineweb", "seeds": 10,
+                             "mean": 3.2786, "std": 0.001}])
+    target = lambda **change: verdicts.nanogpt_verdicts(summary.assign(**change), TESTS, {})["ng.muon_target"]  # noqa: E731
+    assert target().verdict == "reproduced" and "3.28" in target().rule
+    assert target(mean=3.285).verdict == "not reproduced"
+    assert target(mean=3.2795, std=0.003).verdict == "inconclusive"
+    assert target(seeds=1).verdict == "inconclusive"
+    assert target(source="corpus").verdict == "not checked at this scale"
+
+
 def test_nanogpt_verdicts_say_how_many_seeds_the_papers_gap_needs():
     summary = pd.DataFrame([{"lmo": "muon", "alpha": np.nan, "lr": 0.05, "source": "corpus", "seeds": 3,
                              "mean": 0.6, "std": 0.01}])

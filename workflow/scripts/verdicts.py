@@ -323,7 +323,25 @@ def nanogpt_verdicts(summary, tests, settings):
         verdict, detail = compare(ours, number, margin)
         shown = pm(stats.mean_ci(ours), 4) if r["seeds"] > 1 else f"{r['mean']:.4f} (one seed)"
         out[claim] = Answer(shown, verdict, f"{detail}; {power}", rule)
+        if claim == "ng.muon":
+            out["ng.muon_target"] = below_target(ours, tests["ng.muon_target"]["target"])
+    out.setdefault("ng.muon_target", Answer("", NOT_CHECKED, power, BELOW.format(target=tests["ng.muon_target"]["target"])))
     return out
+
+
+BELOW = ("reproduced if the 95% t interval of our mean final loss lies below {target:g}; not reproduced if above; "
+         "else inconclusive")
+
+
+def below_target(ours, target):
+    """Whether Muon's runs end below the record's target loss: the t interval of their mean against it."""
+    rule = BELOW.format(target=target)
+    if ours.n < 2:
+        return Answer(f"{ours.mean:.4f} (one seed)", "inconclusive", "one seed: no interval", rule)
+    estimate = stats.mean_ci(ours)
+    verdict = "reproduced" if estimate.high < target else "not reproduced" if estimate.low > target else "inconclusive"
+    return Answer(pm(estimate, 4), verdict, f"the mean's 95% interval [{estimate.low:.4f}, {estimate.high:.4f}] "
+                  f"against the target {target:g}", rule)
 
 
 def negative_alpha_verdict(summary, margin):
