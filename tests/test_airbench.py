@@ -327,3 +327,54 @@ def test_the_lr_balls_are_each_methods_lmo_ball_times_the_lr_it_runs_at():
     assert axis.abs().tolist() == pytest.approx([0.4, 0.0], abs=1e-3)
     diagonal = fmuon[(fmuon[:, 0] - fmuon[:, 1]).abs().argmin()]
     assert diagonal[0] == pytest.approx(0.4 * (0.5 + 0.5 / math.sqrt(2)), rel=1e-3)
+
+
+# ---------------------------------------------------------------- gradient norms (v2's appendix)
+def test_gradient_norms_are_each_parameters_matrix_norms_and_the_totals_of_the_block_diagonal():
+    torch.manual_seed(0)
+    model = airbench.build_model(TRAIN, torch.device("cpu"), torch.float32, compile=False)
+    model(torch.randn(4, 3, 32, 32)).square().sum().backward()
+    norms = airbench.gradient_norms(model)
+    G = model.layers[2].conv1.weight.grad.double()
+    s = torch.linalg.svdvals(G.reshape(len(G), -1))
+    assert norms["layers.2.conv1.weight_spectral"] == pytest.approx(s[0].item(), rel=1e-12)
+    assert norms["layers.2.conv1.weight_nuclear"] == pytest.approx(s.sum().item(), rel=1e-12)
+    assert norms["layers.2.conv1.weight_frobenius"] == pytest.approx(G.norm().item(), rel=1e-12)
+    grads = [p.grad.double() for p in model.parameters() if p.grad is not None]
+    assert norms["total_frobenius"] == pytest.approx(torch.cat([g.flatten() for g in grads]).norm().item(), rel=1e-12)
+    block = torch.block_diag(*(g.reshape(len(g) if g.ndim > 1 else 1, -1) for g in grads))  # the whole gradient
+    assert norms["total_spectral"] == pytest.approx(torch.linalg.matrix_norm(block, 2).item(), rel=1e-9)
+    assert norms["total_nuclear"] == pytest.approx(torch.linalg.matrix_norm(block, "nuc").item(), rel=1e-9)
+
+
+def test_a_logged_run_without_weight_normalization_records_every_log_every_steps():
+    data = tiny_data()
+    train = TRAIN | {"weight_norm": False, "log_every": 3}
+    log = []
+    frame = airbench.run_block({"train": train, "hyper": REFERENCE, "method": {"lmo": "muon"}, "seeds": [0]},
+                               data, torch.device("cpu"), compile=False, log=log)
+    log = pd.DataFrame(log)
+    assert log["step"].tolist() == list(range(0, frame["steps"].item(), 3))
+    assert {"train_acc", "val_acc", "layers.1.conv2.weight_nuclear", "total_spectral"} <= set(log.columns)
+    convs = [c for c in log.columns if ".conv" in c or c.startswith("total_") or c.endswith("_acc")]
+    assert log[convs].notna().all().all()  # the whitening bias has no gradient once it is frozen (as in theirs)
+    model = airbench.build_model(TRAIN, torch.device("cpu"), torch.float32, compile=False)
+    for weight_norm in (True, False):  # airbench rescales the filters to √out before each step; off, it does not
+        train = TRAIN | {"weight_norm": weight_norm, "epochs": 1}
+        airbench.train_run(model, *(airbench.to_device(data[s], torch.device("cpu"), torch.float32)
+                                    for s in ("train", "test")), {"lmo": "nsgd"}, REFERENCE | {"lr": 2.0}, train, seed=0)
+        scale = [p.norm().item() / len(p) ** 0.5 for p in model.filters()]
+        assert (max(abs(x - 1) for x in scale) < 0.5) == weight_norm, scale
+
+
+def test_the_gradient_norm_verdict_fails_a_fall_over_ten_or_a_method_short_of_100_percent():
+    import verdicts
+    summary = pd.DataFrame([{"source": "cifar10", "method": m, "fall_frobenius": 6.0, "fall_spectral": 4.0,
+                             "fall_nuclear": 8.0, "best_train_acc": 1.0} for m in ("muon", "f-muon")]
+                           + [{"source": "authors", "method": "Muon", "fall_frobenius": 30.0, "fall_spectral": 1.0,
+                               "fall_nuclear": 1.0, "best_train_acc": 0.5}])  # theirs are their evidence, not ours
+    verdict = lambda frame: verdicts.grad_norm_verdicts(frame, {}, {"window": 5})["ab.grad_norms"].verdict  # noqa: E731
+    assert verdict(summary) == "reproduced"
+    assert verdict(summary.assign(fall_nuclear=[8.0, 12.0, 1.0])) == "not reproduced"
+    assert verdict(summary.assign(best_train_acc=[1.0, 0.99, 1.0])) == "not reproduced"
+    assert verdicts.grad_norm_verdicts(summary.assign(source="digits"), {}, {"window": 5}) == {}

@@ -11,6 +11,14 @@ EXPERIMENTS["airbench"] = [
 ]
 
 
+AB_GN = AB["grad_norms"]  # v2's gradient-norm runs: the methods of one experiment, without weight normalization
+AB_GN_METHODS = list(experiments.airbench_methods(config, AB_GN["experiment"]))
+AB_GN_FIGURES = ["layer2", "total", "accuracy"]
+AB_GN_AUTHORS = {optimizer: authors_dir() / "cifar_grad_norms" / name  # their logs, drawn beside ours
+                 for optimizer, name in config["authors_runs"]["grad_norms"]["files"].items()} if authors_dir().is_dir() else {}
+EXPERIMENTS["airbench"] += [*expand("results/figures/airbench_grad_norms_{figure}.pdf", figure=AB_GN_FIGURES)]
+
+
 AB_RUNS = [f"results/airbench/runs/{experiment}/{method}/block{block}.csv"
            for experiment, spec in AB["experiments"].items() for method in experiments.airbench_methods(config, experiment)
            for block in range(-(-spec["runs"] // AB["seeds_per_job"]))]
@@ -76,6 +84,50 @@ rule airbench_figure:
         f"{LOGS}/airbench_figure/{{figure}}.log",
     benchmark:
         f"{BENCHMARKS}/airbench_figure/{{figure}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        AB_SCRIPT
+
+
+rule airbench_grad_norms_run:
+    input:
+        data=f"resources/cifar10/{AB['data']['source']}.pt",
+    output:
+        "results/airbench/grad_norms/{method}.csv",
+    wildcard_constraints:
+        method="|".join(map(re.escape, AB_GN_METHODS)),
+    threads: 1
+    resources:
+        gpu=0 if AB["device"] == "cpu" else 1,
+    params:
+        settings=lambda w: settings(AB, "data", "device", "compile", train=AB["train"] | AB_GN["train"],
+                                    hyper=AB["hyper"][experiments.airbench_hyper(config, AB_GN["experiment"], w.method)],
+                                    method=experiments.airbench_methods(config, AB_GN["experiment"])[w.method],
+                                    seeds=list(range(AB_GN["runs"]))),
+    log:
+        f"{LOGS}/airbench_grad_norms_run/{{method}}.log",
+    benchmark:
+        f"{BENCHMARKS}/airbench_grad_norms_run/{{method}}.tsv"
+    conda:
+        f"{ENVS}/fanions.yaml"
+    script:
+        "../scripts/airbench.py"
+
+
+rule airbench_grad_norms_report:
+    input:
+        logs=expand("results/airbench/grad_norms/{method}.csv", method=AB_GN_METHODS),
+        authors=list(AB_GN_AUTHORS.values()),
+    output:
+        summary="results/airbench/grad_norms.csv",
+        figures=expand("results/figures/airbench_grad_norms_{figure}.{ext}", figure=AB_GN_FIGURES, ext=["pdf", "png"]),
+    params:
+        settings=settings(AB_GN, "window", authors=list(AB_GN_AUTHORS)),  # the optimizers of input.authors, in order
+    log:
+        f"{LOGS}/airbench_grad_norms_report.log",
+    benchmark:
+        f"{BENCHMARKS}/airbench_grad_norms_report.tsv"
     conda:
         f"{ENVS}/fanions.yaml"
     script:

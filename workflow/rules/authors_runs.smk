@@ -1,14 +1,14 @@
 """The paper authors' own runs (config authors_runs; numbers from github alexlegeartis/Neon at 421ba1f): what
 stands behind each paper number the register's key `authors` points at, for the reproduction report."""
 AR = config["authors_runs"]
-AR_DIR = Path(AR["dir"]) if Path(AR["dir"]).is_absolute() else REPO / AR["dir"]
+AUTHORS_DIR = authors_dir()
 AR_CLAIMS = [claim for claim in yaml.safe_load(Path(config["verdicts"]["register"]).read_text()) if "authors" in claim]
 
 
 rule authors_runs:
     input:  # their files, where the folder is (absent: the evidence says so, naming the key)
-        [AR_DIR / "SOURCES.csv", AR_DIR / AR["gpt_runs"]["file"],
-         *(AR_DIR / "cifar_grad_norms" / name for name in AR["grad_norms"]["files"].values())] if AR_DIR.is_dir() else [],
+        [AUTHORS_DIR / "SOURCES.csv", AUTHORS_DIR / AR["gpt_runs"]["file"],
+         *(AUTHORS_DIR / "cifar_grad_norms" / name for name in AR["grad_norms"]["files"].values())] if AUTHORS_DIR.is_dir() else [],
     output:
         "results/authors_runs/evidence.csv",
     params:

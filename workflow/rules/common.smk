@@ -125,6 +125,13 @@ def check_config(config):
 USER_LMOS = set()  # the names the user's LMO files register (check_config)
 
 
+def authors_dir():
+    """The folder of the authors' numeric results (config authors_runs.dir, relative to the repository), which may
+    be absent: the rules that read it then say so."""
+    folder = Path(config["authors_runs"]["dir"])
+    return folder if folder.is_absolute() else REPO / folder
+
+
 def settings(section, *keys, **extra):
     """The keys of a config section that a job uses, and the scale, as its params: changing one reruns just
     those jobs, and no result of one scale is reused at another."""

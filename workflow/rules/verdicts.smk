@@ -9,6 +9,7 @@ VD_READS = {  # experiment: the output its claims are checked against (the exper
     "norm_asymptotics": rules.norm_asymptotics_report.output.limits,
     "norm_balls": rules.norm_ball_checks.output[0],
     "airbench": rules.airbench_table.output.runs,
+    "airbench_grad_norms": rules.airbench_grad_norms_report.output.summary,
     "nanogpt": rules.nanogpt_report.output.summary,
     "finetune": rules.finetune_report.output.summary,
     "topk_timing": rules.topk_timing_report.output.csv,

@@ -264,8 +264,40 @@ def evaluate(model, images, labels, tta_level):
 #                 Training                  #
 #############################################
 
-def train_run(model, train_set, test_set, method, hyper, train, seed):
-    """One run from a fresh initialization: the result row (accuracy NaN and the step if it diverged)."""
+NORMS = ("frobenius", "spectral", "nuclear")
+
+
+@torch.no_grad()
+def gradient_norms(model):
+    """{'<parameter>_<norm>': value} of each parameter's gradient as a matrix (a filter bank (out, in·h·w), a
+    vector as one row), Frobenius, spectral and nuclear, and of the whole gradient, the block-diagonal matrix of
+    them all: total_frobenius = √Σ‖Gᵢ‖²_F, total_spectral = max ‖Gᵢ‖_op, total_nuclear = Σ‖Gᵢ‖_nuc."""
+    out, totals = {}, {"frobenius": [], "spectral": [], "nuclear": []}
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            continue
+        s = torch.linalg.svdvals(p.grad.double().reshape(len(p) if p.ndim > 1 else 1, -1))
+        for norm, value in zip(NORMS, (s.square().sum().sqrt(), s.max(), s.sum())):
+            out[f"{name}_{norm}"] = value.item()
+            totals[norm].append(value.item())
+    return out | {"total_frobenius": math.sqrt(sum(v * v for v in totals["frobenius"])),
+                  "total_spectral": max(totals["spectral"]), "total_nuclear": sum(totals["nuclear"])}
+
+
+def log_record(model, step, epoch, loss, outputs, targets, test_set):
+    """One row of a gradient-norm log, taken after backward and before the step: the batch's mean loss and
+    accuracy, the test accuracy (no test-time views) and ``gradient_norms``."""
+    train_acc = (outputs.argmax(1) == targets).float().mean().item()
+    val_acc = evaluate(model, *test_set, tta_level=0)
+    model.train()
+    return {"step": step, "epoch": epoch, "loss": loss.item() / len(targets), "train_acc": train_acc,
+            "val_acc": val_acc} | gradient_norms(model)
+
+
+def train_run(model, train_set, test_set, method, hyper, train, seed, log=None):
+    """One run from a fresh initialization: the result row (accuracy NaN and the step if it diverged). With
+    ``log`` (a list) and train's ``log_every`` > 0, a ``log_record`` is appended every that many steps; train's
+    ``weight_norm`` false leaves the filters' norms alone (airbench rescales them before each step)."""
     torch.manual_seed(seed)
     images, labels = train_set
     device = images.device
@@ -289,10 +321,13 @@ def train_run(model, train_set, test_set, method, hyper, train, seed):
                 outputs = model(inputs, whiten_bias_grad=step < whiten_bias_steps)
                 loss = F.cross_entropy(outputs, targets, label_smoothing=train["label_smoothing"], reduction="sum")
                 loss.backward()
+                if log is not None and train.get("log_every") and step % train["log_every"] == 0:
+                    log.append({"seed": seed} | log_record(model, step, epoch, loss.detach(), outputs, targets, test_set))
                 sgd.param_groups[0]["lr"] = sgd.param_groups[0]["initial_lr"] * linear_decay(step, whiten_bias_steps)
                 for group in sgd.param_groups[1:] + fanion.param_groups:
                     group["lr"] = group["initial_lr"] * linear_decay(step, total_steps)
-                normalize_filters(model.filters())
+                if train.get("weight_norm", True):
+                    normalize_filters(model.filters())
                 sgd.step()
                 losses[step] = loss.detach()
                 try:
@@ -316,8 +351,9 @@ def train_run(model, train_set, test_set, method, hyper, train, seed):
             "topk_fallbacks": fanion.topk_fallbacks}  # unconverged top-k solves redone by the exact SVD, timed too
 
 
-def run_block(settings, data, device, compile):
-    """Train one run per seed (after an untimed warm-up run with random labels when compiled)."""
+def run_block(settings, data, device, compile, log=None):
+    """Train one run per seed (after an untimed warm-up run with random labels when compiled); ``log``: a list
+    for their gradient-norm records (``train_run``)."""
     train, method, hyper = settings["train"], settings["method"], settings["hyper"]
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     train_set = to_device(data["train"], device, dtype)
@@ -325,7 +361,7 @@ def run_block(settings, data, device, compile):
     model = build_model(train, device, dtype, compile)
     if compile and device.type == "cuda":
         train_run(model, (train_set[0], torch.randint_like(train_set[1], 10)), test_set, method, hyper, train, -1)
-    rows = [train_run(model, train_set, test_set, method, hyper, train, seed) for seed in settings["seeds"]]
+    rows = [train_run(model, train_set, test_set, method, hyper, train, seed, log) for seed in settings["seeds"]]
     frame = pd.DataFrame(rows)
     for i, (key, value) in enumerate({"lmo": method["lmo"], "alpha": method.get("alpha"), "k": method.get("k"),
                                       "label": method_label(method), "lr": hyper["lr"], "momentum": hyper["momentum"],
@@ -344,5 +380,18 @@ def run_job(snakemake):
     write_csv(frame, snakemake.output[0], provenance(snakemake, device) | {"data": data["source"]})
 
 
+def grad_norms_job(snakemake):
+    """v2's gradient-norm runs: the method's runs without weight normalization, their logs as one CSV."""
+    settings = snakemake.params.settings
+    device = device_of(settings["device"])
+    data = cifar10.load(snakemake.input.data, settings["data"]["train_per_class"], settings["data"]["test_per_class"])
+    log = []
+    run_block(settings, data, device, settings["compile"], log)
+    frame = pd.DataFrame(log)
+    frame.insert(0, "method", snakemake.wildcards.method)
+    frame.insert(1, "data", data["source"])
+    write_csv(frame, snakemake.output[0], provenance(snakemake, device) | {"data": data["source"]})
+
+
 if __name__ == "__main__":
-    run_rule(snakemake, {"airbench_run": run_job})  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"airbench_run": run_job, "airbench_grad_norms_run": grad_norms_job})  # noqa: F821 (set by Snakemake)

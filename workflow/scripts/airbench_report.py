@@ -5,6 +5,8 @@ Accuracies are means ± std over the runs that did not diverge, in percent; dive
 counted. Results on any other data (the quick profile's digits, synthetic images) are marked as such on
 every figure, table and value: they check the plumbing and are never CIFAR-10 accuracies. Runs on mixed data sources are an error.
 """
+from pathlib import Path
+
 import pandas as pd
 
 from job import provenance, read_csv, run_rule, write_csv, write_tex
@@ -172,6 +174,70 @@ def lr_balls_job(snakemake):
     save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
 
 
+NORMS = ("frobenius", "spectral", "nuclear")
+
+
+def grad_norm_fall(log, window):
+    """{'fall_<norm>': the mean of a total gradient norm over the first ``window`` logged steps over its mean over
+    the last ``window``, 'best_train_acc': the best logged batch accuracy} of one run's log."""
+    return {f"fall_{norm}": log[f"total_{norm}"].head(window).mean() / log[f"total_{norm}"].tail(window).mean()
+            for norm in NORMS} | {"best_train_acc": log["train_acc"].max()}
+
+
+def grad_norm_curves(ours, theirs):
+    """[(label, log, dashed)]: each of our runs (the first seed), then the authors' logs, dashed; x is the
+    fraction of training done, so runs of other lengths share the axis."""
+    curves = []
+    for method, log in ours.groupby("method", sort=False):
+        log = log[log["seed"] == log["seed"].min()]
+        curves.append((method, log.assign(progress=log["step"] / log["step"].max()), False))
+    for optimizer, log in theirs.items():
+        curves.append((f"{optimizer} (authors, CIFAR-10)", log.assign(progress=log["step"] / log["step"].max()), True))
+    return curves
+
+
+def grad_norm_figures(curves, source):
+    """v2's three gradient-norm figures: layer 2's conv1 and conv2 gradients in three norms, the whole gradient in
+    three norms, train and test accuracy; ours solid, the authors' dashed."""
+    import style
+    colors = style.colors([label for label, _, _ in curves])
+    panels = {"layer2": [f"layers.2.{conv}.weight_{norm}" for conv in ("conv1", "conv2") for norm in NORMS],
+              "total": [f"total_{norm}" for norm in NORMS], "accuracy": ["train_acc", "val_acc"]}
+    for name, columns in panels.items():
+        rows = 2 if name == "layer2" else 1
+        fig, axes = style.figure(rows, len(columns) // rows, height=2.2)
+        for ax, column in zip(axes.flat, columns):
+            for label, log, dashed in curves:
+                if column in log:
+                    ax.plot(log["progress"], log[column], color=colors[label], ls="--" if dashed else "-", lw=1,
+                            label=label)
+            ax.set(title=column.replace("_", " "), xlabel="fraction of training",
+                   yscale="linear" if name == "accuracy" else "log")
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize="small")
+        mark_data(fig, source)
+        yield name, fig
+
+
+def grad_norms_job(snakemake):
+    from authors_runs import checked_csv, source_sha256s
+    settings, out = snakemake.params.settings, snakemake.output
+    ours = pd.concat(read_csv(path) for path in snakemake.input.logs)
+    source = data_source(ours)
+    theirs = {}
+    for optimizer, path in zip(settings["authors"], snakemake.input.authors):
+        theirs[optimizer] = checked_csv(path, {source_sha256s(Path(path).parents[1]).get(Path(path).name, "")})
+    rows = [{"source": source, "method": method, "seeds": log["seed"].nunique()}
+            | grad_norm_fall(log[log["seed"] == log["seed"].min()], settings["window"])
+            for method, log in ours.groupby("method", sort=False)]
+    rows += [{"source": "authors", "method": optimizer, "seeds": 1} | grad_norm_fall(log, settings["window"])
+             for optimizer, log in theirs.items()]
+    prov = provenance(snakemake) | {"data": source}
+    write_csv(pd.DataFrame(rows), out.summary, prov)
+    paths = {(Path(path).stem.removeprefix("airbench_grad_norms_"), Path(path).suffix): path for path in out.figures}
+    for name, fig in grad_norm_figures(grad_norm_curves(ours, theirs), source):
+        save_figure(fig, paths[name, ".pdf"], paths[name, ".png"], prov)
+
+
 def load(snakemake):
     """All runs, their data source, and the provenance that names it."""
     runs = pd.concat(read_csv(path, RUN_COLUMNS, finite=["train_seconds", "eval_seconds"])
@@ -203,4 +269,5 @@ def table_job(snakemake):
 
 
 if __name__ == "__main__":
-    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_lr_balls": lr_balls_job, "airbench_table": table_job})  # noqa: F821 (set by Snakemake)
+    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_lr_balls": lr_balls_job,  # noqa: F821 (set by Snakemake)
+                         "airbench_table": table_job, "airbench_grad_norms_report": grad_norms_job})

@@ -93,11 +93,13 @@ def grad_norm_evidence(claim, logs, window):
     """(authors, verdict, detail, rule) of "the gradient norms fall by at most an order of magnitude while train accuracy
     reaches 100%": per optimizer, each total norm's fall (mean of the first ``window`` logged values over the mean
     of the last ``window``) at most 10, and the best train accuracy 100% to the log's resolution (one batch)."""
+    from airbench_report import grad_norm_fall
     parts, falls, reached = [], [], []
     for optimizer, log in logs.items():
-        fall = {norm: log[f"total_{norm}"].head(window).mean() / log[f"total_{norm}"].tail(window).mean() for norm in NORMS}
+        summary = grad_norm_fall(log, window)
+        fall = {norm: summary[f"fall_{norm}"] for norm in NORMS}
         falls += list(fall.values())
-        reached.append(log["train_acc"].max() >= 0.9995)
+        reached.append(summary["best_train_acc"] >= 0.9995)
         parts.append(f"{optimizer} " + "/".join(f"{fall[n]:.1f}" for n in NORMS) + f"× ({100 * log['train_acc'].max():.2f}%)")
     ok = max(falls) <= 10 and all(reached)
     return (f"falls {min(falls):.1f}–{max(falls):.1f}× (Frobenius/spectral/nuclear): " + "; ".join(parts),

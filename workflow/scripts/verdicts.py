@@ -297,6 +297,28 @@ def airbench_verdicts(runs, tests, settings):
     return out
 
 
+def grad_norm_verdicts(summary, tests, settings):
+    """v2's "without weight normalization the gradient norms fall by at most an order of magnitude while train
+    accuracy reaches 100%", on our CIFAR-10 runs (the summary's rows of our source; the authors' are their
+    evidence): every total norm's fall at most 10× and every method's best batch accuracy 100%."""
+    ours = summary[summary["source"] == "cifar10"]
+    if ours.empty:
+        return {}
+    falls = ours[[f"fall_{norm}" for norm in ("frobenius", "spectral", "nuclear")]]
+    reached = ours["best_train_acc"] >= 0.9995
+    worst = ours.loc[falls.max(axis=1).idxmax()]
+    ok = falls.to_numpy().max() <= 10 and reached.all()
+    return {"ab.grad_norms": Answer(
+        f"falls {falls.to_numpy().min():.1f}–{falls.to_numpy().max():.1f}×, train accuracy "
+        f"{100 * ours['best_train_acc'].min():.2f}–{100 * ours['best_train_acc'].max():.2f}%",
+        "reproduced" if ok else "not reproduced",
+        f"the largest fall {falls.to_numpy().max():.1f}× ({worst['method']}); "
+        f"{int((~reached).sum())} of {len(ours)} methods short of 100% train accuracy",
+        f"reproduced if every total gradient norm's fall (the mean of the first {settings['window']} logged steps over "
+        f"the mean of the last {settings['window']}) is at most 10× and every method's best train accuracy is ≥ 99.95%; "
+        "else not reproduced")}
+
+
 def nanogpt_verdicts(summary, tests, settings):
     """§6.3: each run's final losses against the paper's number (``compare``, on FineWeb only), and the seeds a
     difference of the paper's size needs at the record's seed-to-seed spread, whatever the scale."""
@@ -617,6 +639,8 @@ READS = {  # experiment: (the columns of its output that the verdicts read, the 
     "norm_asymptotics": (["aspect", "quantity", "n", "measured", "extrapolated", "paper", "true"], asymptotics_verdicts),
     "norm_balls": (["check", "alpha", "value"], norm_ball_verdicts),
     "airbench": (["experiment", "method", "data", "accuracy", "diverged"], airbench_verdicts),
+    "airbench_grad_norms": (["source", "method", "fall_frobenius", "fall_spectral", "fall_nuclear", "best_train_acc"],
+                            grad_norm_verdicts),
     "nanogpt": (["lmo", "alpha", "lr", "source", "seeds", "mean", "std"], nanogpt_verdicts),
     "finetune": (["optimizer", "width", "censored", "width_low", "width_high", "best"], finetune_verdicts),
     "topk_timing": (["matrix", "k", "m", "method", "reached", "time_ms", "device"], topk_verdicts),
