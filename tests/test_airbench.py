@@ -278,14 +278,14 @@ def test_full_scale_dry_run_lists_every_airbench_run(workdir):
                    for experiment in config["experiments"].values() for method in experiment["methods"])
     assert counts["airbench_run"] == expected == 18 + 3 * 20 + 9 + 28 + 9  # (a), (b) in blocks of 10, appendix, (c), (d)
     assert counts["airbench_data"] == 1 and counts["airbench_figure"] == 3 and counts["airbench_table"] == 1
-    assert counts["airbench_lr_balls"] == 1
+    assert counts["airbench_grad_norms_run"] == 9 and counts["airbench_grad_norms_report"] == 1
 
 
 @pytest.mark.slow
 def test_quick_airbench_builds_every_figure_and_table_marked_digits(quick_build):
     """Read from the quick build (CI's first command): its tables, values and figures."""
     targets = [f"results/figures/airbench_figure_{name}.pdf"
-               for name in ("alpha_reference", "alpha_tuned", "fanions", "lr_balls")]
+               for name in ("alpha_reference", "alpha_tuned", "fanions")]
     for name in ("airbench_table", "airbench_appendix_table"):
         table = (quick_build / f"results/tables/{name}.tex").read_text()
         assert "handwritten digits, not CIFAR-10" in table and "94.01" in table
@@ -313,20 +313,8 @@ def test_a_method_runs_at_its_own_settings_where_the_experiment_says_so(workdir)
                     "muon: best}}}}", check=False)
     assert "config key airbench.experiments.table.method_hyper.adam: no method 'adam'" in bad.stdout
     assert "config key airbench.experiments.table.method_hyper.muon: 'best' is not a key of airbench.hyper" in bad.stdout
-    bad = snakemake(workdir, "-n", "--config", "airbench={lr_balls: [muon, neon]}", check=False)
-    assert "config key airbench.lr_balls: 'neon' is not a method of airbench.experiments.table; allowed: " in bad.stdout
-
-
-def test_the_lr_balls_are_each_methods_lmo_ball_times_the_lr_it_runs_at():
-    """v2's CIFAR ball figure: Muon's ball at lr 0.24 is the square max(|σ₁|, |σ₂|) = 0.24; F-Muon α = ½ at lr 0.4
-    reaches 0.4 on the axes, and on the diagonal 0.4·(½ + ½/√2) per coordinate."""
-    balls = {"muon": {"lmo": "muon", "lr": 0.24}, "f-muon": {"lmo": "f-muon", "alpha": 0.5, "lr": 0.4}}
-    muon, fmuon = airbench_report.lr_ball_boundaries(balls, 400).values()
-    assert muon.abs().amax(-1).sub(0.24).abs().max() < 1e-12
-    axis = fmuon[fmuon[:, 1].abs().argmin()]  # on an axis both parts point the same way
-    assert axis.abs().tolist() == pytest.approx([0.4, 0.0], abs=1e-3)
-    diagonal = fmuon[(fmuon[:, 0] - fmuon[:, 1]).abs().argmin()]
-    assert diagonal[0] == pytest.approx(0.4 * (0.5 + 0.5 / math.sqrt(2)), rel=1e-3)
+    bad = snakemake(workdir, "-n", "--config", "norm_balls={lr_balls: [muon, neon]}", check=False)
+    assert "config key norm_balls.lr_balls: 'neon' is not a method of airbench.experiments.table; allowed: " in bad.stdout
 
 
 # ---------------------------------------------------------------- gradient norms (v2's appendix)

@@ -1,4 +1,5 @@
 """Every boundary the norm-ball figures draw lies on the unit sphere of the norm it claims (Appendix C)."""
+import math
 import sys
 from pathlib import Path
 
@@ -143,3 +144,15 @@ def test_table_1_pairs_the_papers_rows_and_its_note_spans_its_four_columns():
     assert r"$1$ & \texttt{gauss-southwell}" in table and r"& \texttt{neon}: $u_1 v_1^\top$ &" in table
     assert r"$\infty$ & \texttt{sign}: $\operatorname{sign}(M)$ & \texttt{muon}: $UV^\top$" in table
     assert r"\multicolumn{4}{l}" in table and report.column_count(r"l>{\raggedright}p{2cm}l") == 3
+
+
+def test_the_lr_balls_are_each_methods_lmo_ball_times_the_lr_it_runs_at():
+    """v2's CIFAR ball figure: Muon's ball at lr 0.24 is the square max(|σ₁|, |σ₂|) = 0.24; F-Muon α = ½ at lr 0.4
+    reaches 0.4 on the axes, and on the diagonal 0.4·(½ + ½/√2) per coordinate."""
+    balls = {"muon": {"lmo": "muon", "lr": 0.24}, "f-muon": {"lmo": "f-muon", "alpha": 0.5, "lr": 0.4}}
+    muon, fmuon = nb.lr_ball_boundaries(balls, 400).values()
+    assert muon.abs().amax(-1).sub(0.24).abs().max() < 1e-12
+    axis = fmuon[fmuon[:, 1].abs().argmin()]  # on an axis both parts point the same way
+    assert axis.abs().tolist() == pytest.approx([0.4, 0.0], abs=1e-3)
+    diagonal = fmuon[(fmuon[:, 0] - fmuon[:, 1]).abs().argmin()]
+    assert diagonal[0] == pytest.approx(0.4 * (0.5 + 0.5 / math.sqrt(2)), rel=1e-3)

@@ -33,7 +33,10 @@ SETTING_CHANGES = [
     ("least_squares_tuned={iterations: 200}", ["least_squares_tuned_curves", "least_squares_tuned_report"]),
     ("authors_runs={grad_norms: {window: 3}}", ["authors_runs"]),
     ("airbench={data: {synthetic: {train_per_class: 70, test_per_class: 30}}}", ["airbench_data"]),
-    ("airbench={train: {label_smoothing: 0.1}}", ["airbench_run", "airbench_figure", "airbench_table"]),
+    ("airbench={train: {label_smoothing: 0.1}}", ["airbench_run", "airbench_grad_norms_run", "airbench_figure",
+                                                 "airbench_table"]),
+    ("airbench={grad_norms: {window: 2}}", ["airbench_grad_norms_report", "airbench_figure", "airbench_table"]),
+    ("norm_balls={lr_balls: [muon]}", ["norm_balls"]),
     ("nanogpt={data: {corpus: {generated_documents: 300}}}", ["nanogpt_corpus"]),
     ("nanogpt={data: {corpus: {val_documents: 50}}}", ["nanogpt_convert"]),
     ("nanogpt={train: {steps: 60}}", ["nanogpt_train"]),
@@ -50,7 +53,8 @@ EVERY_COMPUTING_RULE = [
     "lmo_table", "norm_ball_checks", "norm_asymptotics_run", "norm_asymptotics_report", "topk_timing_run",
     "topk_timing_report", "topk_warm_start", "topk_float64_run", "topk_float64_ns", "topk_float64_report",
     "least_squares_tuned_grid", "least_squares_tuned_curves", "least_squares_tuned_report", "authors_runs",
-    "airbench_run", "airbench_figure", "airbench_table", "nanogpt_train",
+    "airbench_run", "airbench_figure", "airbench_table", "airbench_grad_norms_run", "airbench_grad_norms_report",
+    "nanogpt_train",
     "nanogpt_report", "finetune_run", "finetune_report", "verdicts", "macros", "paper"]
 
 
@@ -93,6 +97,7 @@ GPT_RULES = ["finetune_corpus", "finetune_tokenize", "finetune_run", "finetune_r
              "nanogpt_convert", "nanogpt_train", "nanogpt_report", "verdicts"]
 LIBRARY_RULES = GPT_RULES + ["least_squares_run", "least_squares_theory", "least_squares_figure",
                              "least_squares_table", "norm_ball_checks", "lmo_table", "norm_balls", "airbench_run",
+                             "airbench_grad_norms_run",
                              "topk_timing_run", "topk_timing_report", "topk_warm_start", "topk_float64_run",
                              "topk_float64_ns", "topk_float64_report", "least_squares_tuned_grid",
                              "least_squares_tuned_curves", "least_squares_tuned_report"]  # not authors_runs: no torch

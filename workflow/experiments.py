@@ -219,8 +219,8 @@ def consistency_problems(config):
         if run not in runs:
             problems.append(f"config key {path}: {run!r} is not a nanogpt run; allowed: {runs}")
     table = sorted(ab["experiments"].get("table", {}).get("methods", {}))
-    for method in [m for m in ab["lr_balls"] if m not in table]:
-        problems.append(f"config key airbench.lr_balls: {method!r} is not a method of airbench.experiments.table; "
+    for method in [m for m in config["norm_balls"]["lr_balls"] if m not in table]:
+        problems.append(f"config key norm_balls.lr_balls: {method!r} is not a method of airbench.experiments.table; "
                         f"allowed: {table}")
     for name, experiment in ab["experiments"].items():
         for path, hyper in [("hyper", experiment["hyper"]),

@@ -4,7 +4,7 @@ AB = config["airbench"]
 AB_SCRIPT = "../scripts/airbench_report.py"
 AB_FIGURES = ["alpha_reference", "alpha_tuned", "fanions"]
 EXPERIMENTS["airbench"] = [
-    *expand("results/figures/airbench_figure_{figure}.pdf", figure=[*AB_FIGURES, "lr_balls"]),
+    *expand("results/figures/airbench_figure_{figure}.pdf", figure=AB_FIGURES),
     "results/tables/airbench_table.tex",
     "results/tables/airbench_appendix_table.tex",
     "results/values/airbench.tex",
@@ -128,25 +128,6 @@ rule airbench_grad_norms_report:
         f"{LOGS}/airbench_grad_norms_report.log",
     benchmark:
         f"{BENCHMARKS}/airbench_grad_norms_report.tsv"
-    conda:
-        f"{ENVS}/fanions.yaml"
-    script:
-        AB_SCRIPT
-
-
-rule airbench_lr_balls:  # v2's CIFAR ball figure: no runs, the table's methods and learning rates
-    output:
-        pdf="results/figures/airbench_figure_lr_balls.pdf",
-        png=report("results/figures/airbench_figure_lr_balls.png", caption="../report/airbench_lr_balls.rst", category="CIFAR-10 airbench (§6.2)"),
-    params:
-        settings=settings(config["norm_balls"], "directions", balls={
-            method: {**AB["experiments"]["table"]["methods"][method],
-                     "lr": AB["hyper"][experiments.airbench_hyper(config, "table", method)]["lr"]}
-            for method in AB["lr_balls"]}),
-    log:
-        f"{LOGS}/airbench_lr_balls.log",
-    benchmark:
-        f"{BENCHMARKS}/airbench_lr_balls.tsv"
     conda:
         f"{ENVS}/fanions.yaml"
     script:

@@ -147,33 +147,6 @@ def values(summary, source, settings):
 
 
 # ---------------------------------------------------------------- the rules
-def lr_ball_boundaries(balls, directions):
-    """{label: boundary points (P, 2)}: each method's LMO ball in the (σ₁, σ₂) plane scaled by its lr, the set of
-    steps lr·lmo(M) one update can take (v2's CIFAR ball figure)."""
-    import fanions
-    from job import lmo_options
-    from norm_balls import EXACT, lmo_boundary
-    from report import method_label
-    unit = fanions.norms.sphere_directions(2, directions)
-    return {f"{method_label(spec)}, lr {spec['lr']:g}":
-            spec["lr"] * lmo_boundary(unit, spec["lmo"], **lmo_options({k: v for k, v in spec.items() if k != "lr"}, EXACT))
-            for spec in balls.values()}
-
-
-def lr_balls_job(snakemake):
-    import style
-    import torch
-    settings = snakemake.params.settings
-    boundaries = lr_ball_boundaries(settings["balls"], settings["directions"])
-    fig, axes = style.figure(1, 1, height=3.0, width=0.6)
-    ax, colors = axes[0, 0], style.colors(list(boundaries))
-    for label, p in boundaries.items():
-        ax.plot(*torch.cat([p, p[:1]]).T, label=label, color=colors[label])
-    ax.set(aspect="equal", xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$", title="LMO balls scaled by the learning rate")
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    save_figure(fig, snakemake.output.pdf, snakemake.output.png, provenance(snakemake))
-
-
 NORMS = ("frobenius", "spectral", "nuclear")
 
 
@@ -269,5 +242,5 @@ def table_job(snakemake):
 
 
 if __name__ == "__main__":
-    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_lr_balls": lr_balls_job,  # noqa: F821 (set by Snakemake)
-                         "airbench_table": table_job, "airbench_grad_norms_report": grad_norms_job})
+    run_rule(snakemake, {"airbench_figure": figure_job, "airbench_table": table_job,  # noqa: F821 (set by Snakemake)
+                         "airbench_grad_norms_report": grad_norms_job})

@@ -127,7 +127,30 @@ def figure_ky_fan_balls(settings):
     return fig
 
 
-FIGURES = {"lmo_balls": figure_lmo_balls, "dual_balls": figure_dual_balls, "ky_fan_balls": figure_ky_fan_balls}
+def lr_ball_boundaries(balls, directions):
+    """{label: boundary points (P, 2)}: each method's LMO ball in the (σ₁, σ₂) plane scaled by its lr, the set of
+    steps lr·lmo(M) one update can take (v2's CIFAR ball figure)."""
+    unit = fanions.norms.sphere_directions(2, directions)
+    return {f"{method_label(spec)}, lr {spec['lr']:g}":
+            spec["lr"] * lmo_boundary(unit, spec["lmo"], **lmo_options({k: v for k, v in spec.items() if k != "lr"}, EXACT))
+            for spec in balls.values()}
+
+
+def figure_lr_balls(settings):
+    """v2's CIFAR ball figure: the airbench table's Muon and F-Muon balls, each times the lr it runs at."""
+    import style
+    boundaries = lr_ball_boundaries(settings["lr_ball_methods"], settings["directions"])
+    fig, axes = style.figure(1, 1, height=3.0, width=0.6)
+    ax, colors = axes[0, 0], style.colors(list(boundaries))
+    for label, p in boundaries.items():
+        ax.plot(*torch.cat([p, p[:1]]).T, label=label, color=colors[label])
+    ax.set(aspect="equal", xlabel=r"$\sigma_1$", ylabel=r"$\sigma_2$", title="LMO balls scaled by the learning rate")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    return fig
+
+
+FIGURES = {"lmo_balls": figure_lmo_balls, "dual_balls": figure_dual_balls, "ky_fan_balls": figure_ky_fan_balls,
+           "lr_balls": figure_lr_balls}
 
 # v2's table of LMOs (§7.1): for each p, the ℓp ball of g = vec M beside the Schatten S_p ball of the matrix, as the
 # registry's LMOs: (check key, p in TeX, p measured, vector LMO, matrix LMO); the open row is measured at p = 3.
