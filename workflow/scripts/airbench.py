@@ -389,7 +389,8 @@ def grad_norms_job(snakemake):
     run_block(settings, data, device, settings["compile"], log)
     frame = pd.DataFrame(log)
     frame.insert(0, "method", snakemake.wildcards.method)
-    frame.insert(1, "data", data["source"])
+    frame.insert(1, "label", method_label(settings["method"]))
+    frame.insert(2, "data", data["source"])
     write_csv(frame, snakemake.output[0], provenance(snakemake, device) | {"data": data["source"]})
 
 

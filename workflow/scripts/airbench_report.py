@@ -161,9 +161,9 @@ def grad_norm_curves(ours, theirs):
     """[(label, log, dashed)]: each of our runs (the first seed), then the authors' logs, dashed; x is the
     fraction of training done, so runs of other lengths share the axis."""
     curves = []
-    for method, log in ours.groupby("method", sort=False):
+    for _, log in ours.groupby("method", sort=False):
         log = log[log["seed"] == log["seed"].min()]
-        curves.append((method, log.assign(progress=log["step"] / log["step"].max()), False))
+        curves.append((log["label"].iloc[0], log.assign(progress=log["step"] / log["step"].max()), False))
     for optimizer, log in theirs.items():
         curves.append((f"{optimizer} (authors, CIFAR-10)", log.assign(progress=log["step"] / log["step"].max()), True))
     return curves
