@@ -7,6 +7,7 @@ the jobs' wildcards (airbench's swept methods and seed blocks, fine-tuning's lea
 NanoGPT's shard files); the pre-run checks refuse a plan this machine cannot run (GPU jobs without
 a GPU, a cuda device or cupy backend without CUDA, arrays beyond its memory, downloads without a network).
 """
+import functools
 import glob
 import itertools
 import math
@@ -21,6 +22,21 @@ import jsonschema
 
 
 # ---------------------------------------------------------------- the config files and the schema
+def read_yaml(path):
+    """A YAML file's content, parsed once per Snakemake start by libyaml where PyYAML has it (the claims register
+    is read by several rules and checks: 0.3 s each with the pure-Python parser); a fresh copy each call."""
+    import copy
+    path = Path(path).resolve()
+    stat = path.stat()
+    return copy.deepcopy(_parsed_yaml(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.cache
+def _parsed_yaml(path, mtime_ns, size):
+    import yaml
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def profile_configfiles(argv, environ, workdir):
     """The config files of the profile this command uses (its last --profile that lists any, else
     $SNAKEMAKE_PROFILE's): a profile is a folder holding config.yaml, or the YAML file itself, and its paths are
@@ -347,10 +363,9 @@ PAPER_VERSIONS = ("drafts", "v2")  # the early drafts; arXiv v2 (2025-12) and th
 def register_problems(path):
     """The claims register (config verdicts.register): a list of claims, each with CLAIM_KEYS and perhaps
     OPTIONAL_CLAIM_KEYS, ids unique; a test with tolerances says where they come from (its basis)."""
-    import yaml
     if not Path(path).is_file():
         return [f"config key verdicts.register: no file {path!r}"]
-    claims, problems = yaml.safe_load(Path(path).read_text()), []
+    claims, problems = read_yaml(path), []
     if not isinstance(claims, list):
         return [f"config key verdicts.register: {path} is not a list of claims"]
     for i, claim in enumerate(claims):

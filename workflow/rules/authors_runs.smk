@@ -2,7 +2,7 @@
 stands behind each paper number the register's key `authors` points at, for the reproduction report."""
 AR = config["authors_runs"]
 AUTHORS_DIR = authors_dir()
-AR_CLAIMS = [claim for claim in yaml.safe_load(Path(config["verdicts"]["register"]).read_text()) if "authors" in claim]
+AR_CLAIMS = [claim for claim in experiments.read_yaml(config["verdicts"]["register"]) if "authors" in claim]
 
 
 rule authors_runs:

@@ -45,7 +45,7 @@ def refuse(title, problems):
 def check_yaml(path):
     """A syntax error in a YAML file, named with its file, line and column (Snakemake's message names none)."""
     try:
-        yaml.safe_load(Path(path).read_text())
+        experiments.read_yaml(path)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -96,7 +96,7 @@ def check_config(config):
     """Validate (setting the schema's defaults; numbers finite, counts integers), load the user's LMOs, check every
     method and the keys that must agree with each other."""
     config.update(retype(config))
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = experiments.read_yaml(SCHEMA)
     experiments.drop_removed_entries(config, schema)
     try:
         validate(config, str(SCHEMA))

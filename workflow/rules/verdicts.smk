@@ -31,7 +31,7 @@ rule verdicts:
         markdown="results/reproduction.md",
         front="results/report/front.rst",  # the HTML report's front page (snakemake --report)
     params:
-        settings=settings(VD, claims=yaml.safe_load(Path(VD["register"]).read_text())),
+        settings=settings(VD, claims=experiments.read_yaml(VD["register"])),
     log:
         f"{LOGS}/verdicts.log",
     benchmark:
