@@ -125,11 +125,17 @@ def check_config(config):
 USER_LMOS = set()  # the names the user's LMO files register (check_config)
 
 
+def repo_path(path):
+    """A config path relative to the repository (or absolute) as a job's input: a relative one stays relative (to
+    the working directory), so a copied or moved build with the folder beside it records the same input files and
+    reruns nothing."""
+    return Path(path) if Path(path).is_absolute() else Path(os.path.relpath(REPO / path))
+
+
 def authors_dir():
-    """The folder of the authors' numeric results (config authors_runs.dir, relative to the repository), which may
-    be absent: the rules that read it then say so."""
-    folder = Path(config["authors_runs"]["dir"])
-    return folder if folder.is_absolute() else REPO / folder
+    """The folder of the authors' numeric results (config authors_runs.dir), which may be absent: the rules that
+    read it then say so."""
+    return repo_path(config["authors_runs"]["dir"])
 
 
 def settings(section, *keys, **extra):

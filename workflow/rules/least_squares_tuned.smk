@@ -5,7 +5,7 @@ LST = config["least_squares_tuned"]
 LST_SCRIPT = "../scripts/least_squares_tuned.py"
 LST_PROBLEM = ("size", "seeds", "init_std", "dtype", "polar_dtype", "device", "lmo_options")
 LST_RUNS = experiments.least_squares_tuned_runs(config)  # {group: {run id: (tuned method, spec, k)}}
-LST_AUTHORS = REPO / LST["authors"]["dir"]  # the authors' grids; absent: the report says so
+LST_AUTHORS = repo_path(LST["authors"]["dir"])  # the authors' grids; absent: the report says so
 LST_AUTHOR_FILES = (list(dict.fromkeys([str(LST_AUTHORS / "SOURCES.csv")]
                                        + [str(LST_AUTHORS / e["file"]) for e in LST["authors"]["grids"].values()]))
                     if (LST_AUTHORS / "SOURCES.csv").is_file() else [])
