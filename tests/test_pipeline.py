@@ -25,7 +25,7 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     assert counts.items() >= {
         "least_squares_run": len(ls["sizes"]) * len(ls["methods"]),
         "least_squares_theory": len(ls["sizes"]),
-        "least_squares_figure": 1, "least_squares_table": 1, "norm_balls": 3, "norm_asymptotics_run": 1,
+        "least_squares_figure": 1, "least_squares_table": 1, "norm_balls": 4, "norm_asymptotics_run": 1,
         "norm_asymptotics_report": 1, "macros": 1, "paper": 1, "all": 1,
     }.items()
     for smk in set((workdir / "workflow/rules").glob("*.smk")) - {workdir / "workflow/rules/common.smk"}:  # later ones too
@@ -59,7 +59,7 @@ def test_full_scale_dry_run_has_every_experiments_jobs(workdir):
     (["extra_lmos=[no_such_file.py]"], ["config key extra_lmos", "no_such_file.py", "register_lmo"]),
     ([f"least_squares={{methods: {{{'m' * 65}: {{lmo: muon}}}}}}"], ["config key least_squares.methods", "{0,63}"]),
     (["airbench={experiments: {table: {hyper: nonexistent}}}"],
-     ["config key airbench.experiments.table.hyper", "'nonexistent'", "['f-muon_v2', 'reference', 's-muon_v2', 'tuned']"]),
+     ["config key airbench.experiments.table.hyper", "'nonexistent'", "['f-muon_v2', 'nsgd_v2', 'reference', 's-muon_v2', 'sign_v2', 'tuned']"]),
     (["airbench={experiments: {fanions: {sweep: {fanon: {k: [1, 2]}}}}}"],
      ["config key airbench.experiments.fanions.sweep.fanon", "['f-neon', 'fanion', 'neon']"]),
     (["airbench={experiments: {fanions: {sweep: {neon: {k: [1, 2]}}}}}"],
@@ -370,7 +370,7 @@ def test_the_readme_table_is_written_by_a_rule_from_the_verdicts(quick_build, tm
     rows = read_csv(build / "results/reproduction.csv", ["id", "version", "verdict"])
     verdicts = rows[rows["version"] == "v2"].set_index("id")["verdict"]  # one row per (claim, version)
     assert verdicts["appc.fmuon_ball"] == "paper error" and verdicts["table1.registry"] == "reproduced"
-    assert verdicts["ab.muon"] == verdicts["ng.muon"] == "not checked at this scale"
+    assert verdicts["ab.muon"] == "not checked at this scale"  # ng.muon: the authors' runs decide it where they lie
 
 
 def test_the_jobs_conda_env_holds_every_package_the_pipeline_extra_gives_the_jobs():

@@ -221,7 +221,8 @@ def test_an_edited_input_is_never_blessed_by_the_results_made_from_it(quick_buil
     summary.write_text(original)
     os.utime(summary, ns=(stamp, stamp))
     snakemake(build, *QUICK)
-    assert table.read_text() == before  # made again from the restored summary: no trace of the edit
+    body = lambda text: text.split("\n", 1)[1]  # noqa: E731 (the provenance line names the copy's commit: none)
+    assert body(table.read_text()) == body(before)  # made again from the restored summary: no trace of the edit
     os.chdir(build)  # stale_results reads the recorded input paths relative to the build
     try:
         assert job.stale_results("results") == []

@@ -137,6 +137,14 @@ def airbench_hyper(config, experiment, method):
     return section.get("method_hyper", {}).get(name, section["hyper"])
 
 
+def lr_ball_methods(config):
+    """v2's CIFAR ball figure: the airbench table's methods named by norm_balls.lr_balls, each with the lr it runs
+    at: {id: spec | {lr}}."""
+    table = config["airbench"]["experiments"]["table"]["methods"]
+    return {method: table[method] | {"lr": config["airbench"]["hyper"][airbench_hyper(config, "table", method)]["lr"]}
+            for method in config["norm_balls"]["lr_balls"]}
+
+
 def airbench_seeds(config, experiment, block):
     """The seeds of one airbench job: block ``block`` of ``seeds_per_job``."""
     per_job, runs = config["airbench"]["seeds_per_job"], config["airbench"]["experiments"][experiment]["runs"]

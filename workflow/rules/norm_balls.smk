@@ -1,13 +1,6 @@
 """Norms and their LMOs: the paper's Table 1 from the library's registry (a user's LMOs included), and the
 norm balls in singular-value space (Appendix C), one job per figure."""
 NORM_BALL_FIGURES = ["lmo_balls", "dual_balls", "ky_fan_balls", "lr_balls"]
-
-
-def lr_ball_methods():
-    """v2's CIFAR ball figure: the airbench table's methods named by norm_balls.lr_balls, each with the lr it runs at."""
-    table = config["airbench"]["experiments"]["table"]["methods"]
-    return {method: table[method] | {"lr": config["airbench"]["hyper"][experiments.airbench_hyper(config, "table", method)]["lr"]}
-            for method in config["norm_balls"]["lr_balls"]}
 EXPERIMENTS["norm_balls"] = [*expand("results/figures/norm_balls_{figure}.pdf", figure=NORM_BALL_FIGURES),
                              "results/tables/lmo_table.tex"]  # its checks go to the verdicts
 
@@ -51,7 +44,7 @@ rule norm_balls:
     wildcard_constraints:
         figure="|".join(NORM_BALL_FIGURES),
     params:
-        settings=settings(config["norm_balls"], *config["norm_balls"], lr_ball_methods=lr_ball_methods()),
+        settings=settings(config["norm_balls"], *config["norm_balls"], lr_ball_methods=experiments.lr_ball_methods(config)),
     log:
         f"{LOGS}/norm_balls/{{figure}}.log",
     benchmark:
