@@ -11,6 +11,8 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow/scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+import experiments  # noqa: E402
 import norm_balls  # noqa: E402
 import verdicts  # noqa: E402
 from nanogpt import RECORD  # noqa: E402
@@ -18,6 +20,13 @@ import fanions  # noqa: E402
 
 REGISTER = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/claims.yaml").read_text())
 TESTS = {claim["id"]: claim["test"] for claim in REGISTER}
+
+
+def register_problems(tmp_path, claims):
+    """What experiments.register_problems says of a register holding ``claims`` (YAML text)."""
+    register = tmp_path / "claims.yaml"
+    register.write_text(claims)
+    return experiments.register_problems(register)
 
 
 def test_every_claim_gets_a_verdict_and_an_unregistered_answer_is_refused():
@@ -99,13 +108,9 @@ def test_the_ky_fan_radius_is_measured_from_the_norm_not_from_its_expected_verti
 
 def test_a_tolerance_without_its_basis_is_refused(tmp_path):
     """A claim's test that holds a tolerance must say where it comes from; an empty test needs none."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-    import experiments
     base = "  version: [v2]\n  where: §1\n  words: w\n  paper: x\n  needs: n\n"
-    register = tmp_path / "claims.yaml"
-    register.write_text(f"- id: a\n{base}  test: {{margin: 0.1}}\n- id: b\n{base}  test: {{}}\n"
-                        f"- id: c\n{base}  test: {{margin: 0.1, basis: the paper's rounding}}\n")
-    problems = experiments.register_problems(register)
+    problems = register_problems(tmp_path, f"- id: a\n{base}  test: {{margin: 0.1}}\n- id: b\n{base}  test: {{}}\n"
+                                           f"- id: c\n{base}  test: {{margin: 0.1, basis: the paper's rounding}}\n")
     assert len(problems) == 1 and "claim 'a': test {'margin': 0.1}" in problems[0] and "basis" in problems[0]
     assert experiments.register_problems(Path(__file__).resolve().parents[1] / "workflow/claims.yaml") == []
 
@@ -399,15 +404,12 @@ def test_a_superseded_claim_names_its_replacement_and_keeps_what_was_measured():
 
 def test_a_register_whose_superseded_by_does_not_name_a_v2_claim_is_refused(tmp_path):
     """superseded_by must name a claim that v2 makes, on a claim that v2 does not: both ways to get it wrong fail."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-    import experiments
     base = "  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n"
-    register = tmp_path / "claims.yaml"
-    register.write_text(f"- id: a\n  version: [drafts]\n{base}  superseded_by: {{id: b, why: y}}\n"
-                        f"- id: b\n  version: [drafts]\n{base}"
-                        f"- id: c\n  version: [drafts, v2]\n{base}  superseded_by: {{id: d, why: y}}\n"
-                        f"- id: d\n  version: [v2]\n{base}- id: e\n  version: [drafts]\n{base}  superseded_by: {{id: d, why: y}}\n")
-    problems = experiments.register_problems(register)
+    problems = register_problems(tmp_path, f"- id: a\n  version: [drafts]\n{base}  superseded_by: {{id: b, why: y}}\n"
+                                           f"- id: b\n  version: [drafts]\n{base}"
+                                           f"- id: c\n  version: [drafts, v2]\n{base}  superseded_by: {{id: d, why: y}}\n"
+                                           f"- id: d\n  version: [v2]\n{base}- id: e\n  version: [drafts]\n{base}"
+                                           "  superseded_by: {id: d, why: y}\n")
     assert len(problems) == 2 and "claim 'a': superseded_by" in problems[0] and "claim 'c'" in problems[1]
 
 
@@ -424,12 +426,9 @@ def test_a_setting_the_authors_script_did_not_run_is_a_paper_error_read_in_their
 
 
 def test_a_register_whose_code_reading_is_not_ran_and_source_is_refused(tmp_path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-    import experiments
     base = "  version: [v2]\n  where: §1\n  words: w\n  paper: x\n  test: {}\n  needs: n\n"
-    register = tmp_path / "claims.yaml"
-    register.write_text(f"- id: a\n{base}  code: {{ran: momentum 0.6}}\n- id: b\n{base}  code: {{ran: x, source: ''}}\n"
-                        f"- id: c\n{base}  code: {{ran: x, source: s.py at 421ba1f}}\n")
-    problems = experiments.register_problems(register)
+    problems = register_problems(tmp_path, f"- id: a\n{base}  code: {{ran: momentum 0.6}}\n"
+                                           f"- id: b\n{base}  code: {{ran: x, source: ''}}\n"
+                                           f"- id: c\n{base}  code: {{ran: x, source: s.py at 421ba1f}}\n")
     assert len(problems) == 2 and "claim 'a': code" in problems[0] and "claim 'b': code" in problems[1]
     assert "source: <the script, at a commit>" in problems[0]
